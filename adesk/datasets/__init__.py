@@ -1,0 +1,41 @@
+"""Data generators: the paper's 14 two-dimensional toy distributions."""
+
+from ._toy import (
+    DEGENERATE_DATASETS,
+    TOY_DATASETS,
+    make_banana,
+    make_circles,
+    make_cos,
+    make_cosine,
+    make_funnel,
+    make_line,
+    make_moons,
+    make_multiring,
+    make_pinwheel,
+    make_ring,
+    make_spiral,
+    make_swissroll,
+    make_toy,
+    make_two_spirals,
+    make_uniform,
+)
+
+__all__ = [
+    "DEGENERATE_DATASETS",
+    "TOY_DATASETS",
+    "make_banana",
+    "make_circles",
+    "make_cos",
+    "make_cosine",
+    "make_funnel",
+    "make_line",
+    "make_moons",
+    "make_multiring",
+    "make_pinwheel",
+    "make_ring",
+    "make_spiral",
+    "make_swissroll",
+    "make_toy",
+    "make_two_spirals",
+    "make_uniform",
+]

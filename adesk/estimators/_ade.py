@@ -1,0 +1,453 @@
+"""Adversarial Dynamics Embedding: the dual sampler is q0 followed by T learned leapfrog steps."""
+
+import math
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..dynamics import HMCEmbedding
+from ..dynamics._embedding import STEP_SIZE_SHAPES
+from ..initial import EmpiricalInitial, GaussianInitial
+from ._base import BaseEnergyEstimator
+
+
+class ADEDensityEstimator(BaseEnergyEstimator):
+    """Maximum likelihood for an energy-based density via Adversarial Dynamics Embedding.
+
+    The energy ``E`` (an MLP) and a dual sampler are trained against each other on the
+    primal-dual form of maximum likelihood for the momentum-augmented model
+    ``p(x, v) ~ exp(-E(x) - lambda/2 |v|^2)`` (paper eq. 8 and 20). The sampler draws
+    ``(x_0, v_0)`` from an initial distribution ``q_0`` and applies ``n_steps`` leapfrog steps of
+    the energy itself with learned step sizes; leapfrog preserves volume, so the sampler's
+    density and entropy stay those of ``q_0`` (Theorem 4). Each iteration the sampler parameters
+    decrease ``E_q[E(x_T) + lambda/2 |v_T|^2] - H(q_0)`` and the energy decreases
+    ``E_data[E] - E_q[E(x_T) + lambda/2 |v_T|^2]`` (Algorithm 1).
+
+    All computation happens on standardized data ``z = (x - mean_) / scale_``; ``step_size``,
+    ``initial_noise``, the clipping thresholds and ``sample_clip`` are in those units.
+
+    Parameters
+    ----------
+    sampler : {"hmc"}, default="hmc"
+        Dynamics of the embedding: leapfrog steps of Hamiltonian dynamics (eq. 10-11).
+    initial : {"data", "gaussian"}, default="data"
+        ``q_0``. ``"data"``: the nonparametric initial distribution of Appendix C.2 (stored
+        training points plus learned Gaussian noise, ``v_0 ~ N(0, I / lambda)``); its density
+        is a kernel density estimate evaluated exactly. ``"gaussian"``: a learnable diagonal
+        Gaussian on ``(x, v)`` initialised from the data's mean and scale. ``"data"`` is the
+        default because it is the one that trains to an accurate density without tuning (see
+        ``benchmarks/README.md``); a volume-preserving Hamiltonian flow cannot reduce the
+        KL divergence of ``q_0`` to the model, so a Gaussian ``q_0`` leaves the sampler far from
+        multimodal models.
+    n_steps : int, default=10
+        Number of leapfrog steps ``T``.
+    step_size : float, default=0.1
+        Initial leapfrog step size ``eta``.
+    learn_step_size : bool, default=True
+    step_size_shape : {"scalar", "per_dimension", "per_step", "per_step_dimension"}, \
+            default="per_step_dimension"
+        Which step sizes are learned separately.
+    momentum_penalty : float, default=1.0
+        ``lambda`` in eq. (6) and (20).
+    entropy_weight : float, default=1.0
+        Weight of ``H(q_0)`` in the sampler's objective (1 is the paper's objective).
+    gradient : {"bptt", "truncated"}, default="bptt"
+        ``"bptt"``: the energy's gradient flows through the sampler's trajectory (eq. 21).
+        ``"truncated"``: samples are treated as constants for the energy (eq. 38), cheaper.
+    sampler_updates : int, default=1
+        Sampler-only updates before each joint update (Algorithm 1 uses 1).
+    sampler_learning_rate : float or None, default=None
+        Learning rate of the sampler's Adam optimizer; ``None`` uses ``learning_rate_init``.
+    gradient_clip : float or None, default=10.0
+        Maximum norm of ``grad E`` in each momentum update (Appendix F.1).
+    momentum_clip : float or None, default=10.0
+        Maximum norm of the momentum in each position update (Appendix F.1).
+    sample_clip : float or None, default=None
+        If set, positions are clamped after every step to the data's box widened by this
+        multiple of its range on each side. Clamping is not volume-preserving, so the
+        bookkeeping of ``q_T`` is approximate for clamped samples.
+    gradient_penalty : float, default=0.0
+        Weight of ``mean |grad_x E(x_data)|^2`` in the energy loss (the paper used 0.01).
+    energy_penalty : float, default=0.0
+        Weight of ``mean(E(x_data)^2 + E(x_T)^2)`` in the energy loss, which keeps energies
+        near zero without changing the density (the energy's offset is free).
+    initial_noise : float, default=0.1
+        Initial noise scale of ``initial="data"`` (learned).
+    max_initial_points : int, default=2000
+        Training points stored for ``initial="data"`` (a random subset if there are more);
+        ``max_initial_points * n_features`` floats of memory.
+    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
+        Hidden widths of the MLP energy.
+    activation : str, default="silu"
+        Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
+    spectral_norm : bool, default=False
+        Spectral normalization of every linear layer of the energy.
+    base_precision : float, default=0.01
+        Weight of a fixed quadratic ``|z|^2 / 2`` term in the energy (the base measure of
+        eq. 1): it makes ``exp(-E)`` integrable whatever the network does far from the data.
+    alpha : float, default=0.0
+        L2 weight decay of the energy network (Adam's ``weight_decay``).
+    batch_size : int, default=256
+        Data points and sampler chains per iteration.
+    learning_rate_init : float, default=1e-3
+        Adam learning rate of the energy (``betas=(0.5, 0.999)``, as usual for adversarial
+        games).
+    learning_rate_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` decays both learning rates to 5% over ``max_iter`` iterations.
+    max_iter : int, default=3000
+        Training iterations (minibatch updates).
+    tol : float or None, default=None
+        ``None``: run ``max_iter`` iterations. A float: after training, the energy loss
+        averaged over windows of ``validation_interval`` iterations must have varied by less
+        than ``tol`` over the last ``n_iter_no_change`` windows, else a ConvergenceWarning.
+    n_iter_no_change : int, default=10
+    validation_interval : int, default=100
+    warm_start : bool, default=False
+        Reuse the fitted modules and optimizers when ``fit`` is called again.
+    verbose : int, default=0
+        Print a progress line every 100 iterations.
+    device : str, default="auto"
+        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : int, RandomState instance or None, default=None
+        Seeds a ``torch.Generator`` created in ``fit``; the global RNGs are untouched.
+    partition : {"auto", "quadrature", "importance"}, default="auto"
+        How ``log_partition_`` is estimated after fitting: grid quadrature (``d <= 3``, the
+        default for ``d <= 2``) or importance sampling with the dual sampler as proposal.
+    partition_resolution : int, default=400
+        Grid cells per axis for quadrature in 1 or 2 dimensions.
+    partition_n_samples : int, default=10000
+        Proposal draws for importance sampling.
+    callbacks : list of Callback or callables, default=None
+
+    Attributes
+    ----------
+    energy_model_ : torch.nn.Module
+        The energy network, acting on standardized inputs.
+    sampler_ : HMCEmbedding
+        The learned leapfrog layers.
+    initial_ : torch.nn.Module
+        The learned initial distribution ``q_0``.
+    mean_, scale_ : ndarray of shape (n_features,)
+        Standardization of the training data.
+    step_size_ : ndarray of shape (n_steps, 1 or n_features)
+        Learned step sizes (standardized units).
+    log_partition_, log_partition_std_ : float
+        ``log Z`` in the original coordinates and its error (quadrature: change from a
+        grid twice as coarse; importance sampling: standard error).
+    partition_method_ : str
+    partition_info_ : dict
+    n_iter_ : int
+    converged_ : bool
+    loss_curve_ : list of float
+        Energy loss per iteration.
+    history_ : dict of list of float
+        ``loss_energy``, ``loss_sampler``, ``energy_data``, ``energy_samples``,
+        ``step_size`` (mean) per iteration.
+    n_divergences_ : int
+        Always 0 here (no accept/reject step); kept for API uniformity.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has feature names.
+
+    Examples
+    --------
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_toy
+    >>> X = make_toy("moons", 500, random_state=0)
+    >>> ade = ADEDensityEstimator(max_iter=20, hidden_layer_sizes=(32, 32), random_state=0)
+    >>> ade = ade.fit(X)
+    >>> ade.sample(3, random_state=0).shape
+    (3, 2)
+    >>> ade.score_samples(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        **BaseEnergyEstimator._parameter_constraints,
+        "sampler": [StrOptions({"hmc"})],
+        "initial": [StrOptions({"data", "gaussian"})],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "learn_step_size": ["boolean"],
+        "step_size_shape": [StrOptions(set(STEP_SIZE_SHAPES))],
+        "momentum_penalty": [Interval(Real, 0, None, closed="neither")],
+        "entropy_weight": [Interval(Real, 0, None, closed="left")],
+        "gradient": [StrOptions({"bptt", "truncated"})],
+        "sampler_updates": [Interval(Integral, 1, None, closed="left")],
+        "sampler_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "gradient_clip": [Interval(Real, 0, None, closed="neither"), None],
+        "momentum_clip": [Interval(Real, 0, None, closed="neither"), None],
+        "sample_clip": [Interval(Real, 0, None, closed="left"), None],
+        "gradient_penalty": [Interval(Real, 0, None, closed="left")],
+        "energy_penalty": [Interval(Real, 0, None, closed="left")],
+        "initial_noise": [Interval(Real, 0, None, closed="neither")],
+        "learn_initial_noise": ["boolean"],
+        "max_initial_points": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        sampler="hmc",
+        initial="data",
+        n_steps=10,
+        step_size=0.1,
+        learn_step_size=True,
+        step_size_shape="per_step_dimension",
+        momentum_penalty=1.0,
+        entropy_weight=1.0,
+        gradient="bptt",
+        sampler_updates=1,
+        sampler_learning_rate=None,
+        gradient_clip=10.0,
+        momentum_clip=10.0,
+        sample_clip=None,
+        gradient_penalty=0.0,
+        energy_penalty=0.0,
+        initial_noise=0.1,
+        learn_initial_noise=True,
+        max_initial_points=2000,
+        hidden_layer_sizes=(128, 128, 128),
+        activation="silu",
+        spectral_norm=False,
+        base_precision=0.01,
+        alpha=0.0,
+        batch_size=256,
+        learning_rate_init=1e-3,
+        learning_rate_schedule="cosine",
+        max_iter=3000,
+        tol=None,
+        n_iter_no_change=10,
+        validation_interval=100,
+        warm_start=False,
+        verbose=0,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        partition="auto",
+        partition_resolution=400,
+        partition_n_samples=10000,
+        callbacks=None,
+    ):
+        self.sampler = sampler
+        self.initial = initial
+        self.n_steps = n_steps
+        self.step_size = step_size
+        self.learn_step_size = learn_step_size
+        self.step_size_shape = step_size_shape
+        self.momentum_penalty = momentum_penalty
+        self.entropy_weight = entropy_weight
+        self.gradient = gradient
+        self.sampler_updates = sampler_updates
+        self.sampler_learning_rate = sampler_learning_rate
+        self.gradient_clip = gradient_clip
+        self.momentum_clip = momentum_clip
+        self.sample_clip = sample_clip
+        self.gradient_penalty = gradient_penalty
+        self.energy_penalty = energy_penalty
+        self.initial_noise = initial_noise
+        self.learn_initial_noise = learn_initial_noise
+        self.max_initial_points = max_initial_points
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.spectral_norm = spectral_norm
+        self.base_precision = base_precision
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate_schedule = learning_rate_schedule
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_interval = validation_interval
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.partition = partition
+        self.partition_resolution = partition_resolution
+        self.partition_n_samples = partition_n_samples
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------ building
+    def _build_modules(self, data):
+        n_samples, n_features = data.shape
+        if self.initial == "data":
+            if n_samples > self.max_initial_points:
+                index = torch.randperm(n_samples, generator=self._cpu_generator())
+                points = data[index[: self.max_initial_points].to(data.device)]
+            else:
+                points = data
+            self.initial_ = EmpiricalInitial(
+                points,
+                self.initial_noise,
+                momentum_penalty=self.momentum_penalty,
+                learn_noise=self.learn_initial_noise,
+            )
+        else:
+            self.initial_ = GaussianInitial(
+                torch.zeros(n_features),
+                torch.ones(n_features),
+                momentum_std=1.0 / math.sqrt(self.momentum_penalty),
+            )
+        bounds = None
+        if self.sample_clip is not None:
+            low = data.min(0).values.float().cpu()
+            high = data.max(0).values.float().cpu()
+            span = torch.clamp(high - low, min=1e-3)
+            bounds = (low - self.sample_clip * span, high + self.sample_clip * span)
+        self.sampler_ = HMCEmbedding(
+            n_features,
+            n_steps=self.n_steps,
+            step_size=self.step_size,
+            step_size_shape=self.step_size_shape,
+            learn_step_size=self.learn_step_size,
+            momentum_penalty=self.momentum_penalty,
+            gradient_clip=self.gradient_clip,
+            momentum_clip=self.momentum_clip,
+            position_bounds=bounds,
+        )
+        self.initial_.to(device=self._device, dtype=self._dtype)
+        self.sampler_.to(device=self._device, dtype=self._dtype)
+
+    def _sampler_parameters(self):
+        return [
+            p
+            for module in (self.initial_, self.sampler_)
+            for p in module.parameters()
+            if p.requires_grad
+        ]
+
+    def _build_optimizers(self):
+        energy_optimizer = torch.optim.Adam(
+            self.energy_model_.parameters(),
+            lr=self.learning_rate_init,
+            betas=(0.5, 0.999),
+            weight_decay=self.alpha,
+        )
+        optimizers = [energy_optimizer]
+        sampler_params = self._sampler_parameters()
+        if sampler_params:
+            rate = self.sampler_learning_rate or self.learning_rate_init
+            optimizers.append(torch.optim.Adam(sampler_params, lr=rate, betas=(0.5, 0.999)))
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["initial_lr"] = group["lr"]
+        self._optimizers = optimizers
+
+    def _modules_to_train(self):
+        return [self.energy_model_, self.initial_, self.sampler_]
+
+    # ------------------------------------------------------------ training
+    def _run_sampler(self, n_samples, generator, create_graph):
+        position, momentum, log_q0 = self.initial_.sample(n_samples, generator)
+        state, log_det = self.sampler_(
+            self.energy_model_, position, momentum, create_graph=create_graph
+        )
+        return state, log_q0 - log_det
+
+    def _sampler_objective(self, state, log_q):
+        """``E_q[E(x_T) + lambda/2 |v_T|^2]`` and the entropy estimate ``H(q_T) = H(q_0)``."""
+        hamiltonian = state.energy + 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
+        return hamiltonian.mean(), self.initial_.entropy(log_q)
+
+    def _training_step(self, data, iteration):
+        energy_optimizer = self._optimizers[0]
+        sampler_optimizer = self._optimizers[1] if len(self._optimizers) > 1 else None
+        sampler_params = self._sampler_parameters()
+        needs_graph = self.gradient == "bptt" or bool(sampler_params)
+
+        for _ in range(self.sampler_updates - 1):
+            state, log_q = self._run_sampler(self.batch_size, self._generator, True)
+            hamiltonian, entropy = self._sampler_objective(state, log_q)
+            sampler_optimizer.zero_grad(set_to_none=True)
+            torch.autograd.backward(
+                hamiltonian - self.entropy_weight * entropy, inputs=sampler_params
+            )
+            sampler_optimizer.step()
+
+        index = torch.randint(
+            data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
+        )
+        batch = data[index]
+        state, log_q = self._run_sampler(self.batch_size, self._generator, needs_graph)
+        hamiltonian, entropy = self._sampler_objective(state, log_q)
+        energy_params = list(self.energy_model_.parameters())
+
+        energy_optimizer.zero_grad(set_to_none=True)
+        if sampler_optimizer is not None:
+            sampler_optimizer.zero_grad(set_to_none=True)
+        # One backward pass through the trajectory serves both players: the sampler descends
+        # H_q - w * H(q0); with BPTT the energy ascends the same H_q term.
+        sampler_loss = hamiltonian - self.entropy_weight * entropy
+        bptt = self.gradient == "bptt"
+        if needs_graph:
+            targets = sampler_params + (energy_params if bptt else [])
+            torch.autograd.backward(sampler_loss, inputs=targets)
+        if bptt:
+            for p in energy_params:
+                if p.grad is not None:
+                    p.grad.neg_()
+            sample_term = torch.zeros((), dtype=batch.dtype, device=batch.device)
+            samples_energy = state.energy.detach()
+        else:
+            samples_energy = self.energy_model_(state.position.detach())
+            sample_term = samples_energy.mean()
+
+        data_energy = self._data_energy_and_penalty(batch, samples_energy)
+        (data_energy["loss"] - sample_term).backward()
+        energy_optimizer.step()
+        if sampler_optimizer is not None:
+            sampler_optimizer.step()
+
+        energy_loss = data_energy["mean"] - float(hamiltonian.detach())
+        return {
+            "loss_energy": energy_loss,
+            "loss_sampler": float(sampler_loss.detach()),
+            "energy_data": data_energy["mean"],
+            "energy_samples": float(state.energy.detach().mean()),
+            "step_size": float(self.sampler_.step_sizes().detach().mean()),
+        }
+
+    def _data_energy_and_penalty(self, batch, samples_energy):
+        if self.gradient_penalty > 0:
+            batch = batch.detach().requires_grad_(True)
+        energies = self.energy_model_(batch)
+        loss = energies.mean()
+        if self.gradient_penalty > 0:
+            (grad,) = torch.autograd.grad(energies.sum(), batch, create_graph=True)
+            loss = loss + self.gradient_penalty * grad.pow(2).sum(-1).mean()
+        if self.energy_penalty > 0:
+            loss = loss + self.energy_penalty * (
+                energies.pow(2).mean() + samples_energy.pow(2).mean()
+            )
+        return {"loss": loss, "mean": float(energies.detach().mean())}
+
+    # ------------------------------------------------------------ sampling
+    def _draw_standardized(self, n_samples, generator):
+        state, _ = self._run_sampler(n_samples, generator, create_graph=False)
+        return state.position
+
+    def _importance_log_weights(self, n_samples, generator):
+        """``log w = -E(x_T) - lambda/2 |v_T|^2 - log q_T(x_T, v_T)`` minus the momentum's
+        normaliser ``d/2 log(2 pi / lambda)``, so that ``mean(w)`` estimates ``Z`` of
+        ``exp(-E)`` in standardized coordinates."""
+        pieces = []
+        for start in range(0, n_samples, 4096):
+            count = min(4096, n_samples - start)
+            state, log_q = self._run_sampler(count, generator, create_graph=False)
+            kinetic = 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
+            pieces.append(-state.energy - kinetic - log_q)
+        d = self.n_features_in_
+        return torch.cat(pieces) - 0.5 * d * math.log(2 * math.pi / self.momentum_penalty)
+
+    @property
+    def step_size_(self):
+        """Learned step sizes, shape ``(n_steps, 1 or n_features)`` (standardized units)."""
+        return self.sampler_.step_sizes().detach().to(torch.float64).cpu().numpy()
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "log_partition_")

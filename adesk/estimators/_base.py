@@ -1,0 +1,442 @@
+"""The template every adesk estimator follows: validate -> build -> train -> normalise."""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..energies import MLPEnergy
+from ..energies._mlp import ACTIVATIONS
+from ..partition import data_bounds, log_partition_importance, log_partition_quadrature
+from ..training import run_training
+from ._device import DTYPES, make_generator, resolve_device
+
+# Largest absolute input accepted: beyond it float32 arithmetic in the energy overflows.
+MAX_ABS_INPUT = 1e15
+
+
+class BaseEnergyEstimator(DensityMixin, BaseEstimator):
+    """Shared machinery of adesk's energy-based density estimators.
+
+    ``fit`` validates the parameters and the data, standardizes the data (the energy network and
+    the sampler work on ``z = (x - mean_) / scale_``), builds the modules
+    (:meth:`_build_modules`), runs the training engine on :meth:`_training_step`, and finally
+    estimates ``log_partition_`` so that :meth:`score_samples` is a normalized log-density in
+    the original coordinates. Subclasses define the modules, the loss and the sampler.
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "spectral_norm": ["boolean"],
+        "base_precision": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "validation_interval": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "device": [str],
+        "dtype": [StrOptions(set(DTYPES))],
+        "random_state": ["random_state"],
+        "partition": [StrOptions({"auto", "quadrature", "importance"})],
+        "partition_resolution": [Interval(Integral, 8, None, closed="left")],
+        "partition_n_samples": [Interval(Integral, 2, None, closed="left")],
+        "callbacks": [list, tuple, callable, None],
+    }
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Fit the energy (and the sampler) to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        self._validate_own_params()
+        X = self._validate_X(X, reset=True)
+        resume = self.warm_start and hasattr(self, "energy_model_")
+        self._setup_torch(resume)
+        if not resume:
+            self._initialise_state(X)
+        data = self._to_standardized_tensor(X)
+        self._train(data, self.max_iter, schedule=self.learning_rate_schedule)
+        self._finalise(X)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """Continue training for one pass over ``X`` (``ceil(n / batch_size)`` iterations).
+
+        The first call builds the model (standardization from that first ``X``); later calls keep
+        modules and optimizers and train at the constant rate ``learning_rate_init``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        first_call = not hasattr(self, "energy_model_")
+        if first_call:
+            self._validate_params()
+            self._validate_own_params()
+        X = self._validate_X(X, reset=first_call)
+        self._setup_torch(resume=not first_call)
+        if first_call:
+            self._initialise_state(X)
+        data = self._to_standardized_tensor(X)
+        self._train(data, math.ceil(X.shape[0] / self.batch_size), schedule="constant")
+        self._finalise(X)
+        return self
+
+    def _validate_own_params(self):
+        """Checks that the constraint table cannot express (overridden by subclasses)."""
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (int, np.integer)):
+            sizes = (sizes,)
+        if len(sizes) == 0 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a non-empty sequence of positive ints; "
+                f"got {self.hidden_layer_sizes!r}."
+            )
+        try:
+            resolve_device(self.device)
+        except RuntimeError as error:
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda' or a torch device string; "
+                f"got {self.device!r}."
+            ) from error
+
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
+        )
+        if np.abs(X).max(initial=0.0) > MAX_ABS_INPUT:
+            raise ValueError(
+                f"X contains values larger than {MAX_ABS_INPUT:g} in absolute value "
+                f"(max {np.abs(X).max():.3g}); rescale the data."
+            )
+        return X
+
+    def _setup_torch(self, resume):
+        self._device = resolve_device(self.device)
+        self._dtype = DTYPES[self.dtype]
+        if not resume:
+            self._generator = make_generator(self.random_state, self._device)
+
+    def _initialise_state(self, X):
+        self.mean_ = X.mean(axis=0).astype(np.float64)
+        scale = X.std(axis=0).astype(np.float64)
+        # A constant feature (or a single sample) has no scale; keep its units.
+        self.scale_ = np.where(scale > 1e-12 * np.maximum(np.abs(self.mean_), 1.0), scale, 1.0)
+        self.history_ = {}
+        self.n_iter_ = 0
+        self.n_divergences_ = 0
+        n_features = X.shape[1]
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(int(s) for s in sizes)
+        torch_state = torch.random.get_rng_state()
+        try:
+            # Module initialisation draws from torch's global generator: seed it from ours and
+            # restore it afterwards so the user's global state is untouched.
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self._cpu_generator())))
+            self.energy_model_ = MLPEnergy(
+                n_features,
+                hidden_layer_sizes=sizes,
+                activation=self.activation,
+                spectral_norm=self.spectral_norm,
+                base_precision=self.base_precision,
+            ).to(device=self._device, dtype=self._dtype)
+            self._build_modules(self._to_standardized_tensor(X))
+        finally:
+            torch.random.set_rng_state(torch_state)
+        self._build_optimizers()
+
+    def _cpu_generator(self):
+        if self._generator.device.type == "cpu":
+            return self._generator
+        seed = int(torch.randint(2**62, (1,), generator=self._generator, device=self._device))
+        return torch.Generator().manual_seed(seed)
+
+    def _to_standardized_tensor(self, X):
+        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        return torch.as_tensor(Z, dtype=self._dtype, device=self._device)
+
+    def _learning_rate_factor(self, schedule, offset, n_iter):
+        if schedule == "constant" or n_iter <= 1:
+            return 1.0
+        # Cosine decay to 5% of the initial rate: late iterations average out minibatch noise.
+        progress = (offset - 1) / (n_iter - 1)
+        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def _train(self, data, n_iter, schedule):
+        self._training_data = data
+        base_rates = [
+            [group["initial_lr"] for group in opt.param_groups] for opt in self._optimizers
+        ]
+        start = self.n_iter_
+
+        def step(iteration):
+            factor = self._learning_rate_factor(schedule, iteration - start, n_iter)
+            for optimizer, rates in zip(self._optimizers, base_rates):
+                for group, rate in zip(optimizer.param_groups, rates):
+                    group["lr"] = rate * factor
+            return self._training_step(data, iteration)
+
+        self.train()
+        try:
+            n_done = run_training(self, step, n_iter, start_iteration=start)
+        finally:
+            self.eval()
+            del self._training_data
+        self.n_iter_ = start + n_done
+        self.loss_curve_ = list(self.history_.get("loss_energy", []))
+        self.converged_ = self._check_convergence()
+
+    def _check_convergence(self):
+        """``tol=None`` means "run ``max_iter`` iterations with the schedule": converged.
+
+        With a ``tol``, training counts as converged when the mean energy loss of the last
+        ``n_iter_no_change`` windows of ``validation_interval`` iterations varies by less than
+        ``tol``; otherwise a :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+        """
+        if self.tol is None:
+            return True
+        losses = np.asarray(self.history_.get("loss_energy", []))
+        window = self.validation_interval
+        n_windows = len(losses) // window
+        if n_windows >= self.n_iter_no_change + 1:
+            means = losses[: n_windows * window].reshape(n_windows, window).mean(axis=1)
+            recent = means[-(self.n_iter_no_change + 1) :]
+            if np.max(np.abs(np.diff(recent))) < self.tol:
+                return True
+        warnings.warn(
+            f"{type(self).__name__} reached max_iter={self.max_iter} without the energy loss "
+            f"settling within tol={self.tol}; increase max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        return False
+
+    def train(self):
+        for module in self._modules_to_train():
+            module.train()
+
+    def eval(self):
+        for module in self._modules_to_train():
+            module.eval()
+
+    def _finalise(self, X):
+        self._estimate_log_partition(X)
+        if not math.isfinite(self.log_partition_):
+            warnings.warn(
+                f"{type(self).__name__}: the log-partition estimate is not finite "
+                f"({self.log_partition_}); score_samples will return NaN.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------- normalisation
+    def _estimate_log_partition(self, X):
+        n_features = X.shape[1]
+        method = self.partition
+        if method == "auto":
+            method = "quadrature" if n_features <= 2 else "importance"
+        if method == "quadrature" and n_features > 3:
+            raise ValueError(
+                f"partition='quadrature' needs n_features <= 3; got n_features={n_features}. "
+                "Use partition='importance' or 'auto'."
+            )
+        self.partition_method_ = method
+        if method == "quadrature":
+            # The box is three times the data range per axis; the error is the change from a
+            # grid twice as coarse.
+            resolution = self.partition_resolution if n_features <= 2 else 64
+            result = log_partition_quadrature(
+                self._raw_energy_tensor,
+                data_bounds(X, margin=1.0),
+                resolution=resolution,
+                device=self._device,
+                dtype=self._dtype,
+            )
+            self.log_partition_ = result.log_partition
+            self.log_partition_std_ = result.error
+            self.partition_info_ = {"bounds": result.bounds, "resolution": result.resolution}
+        else:
+            generator = torch.Generator(device=self._device).manual_seed(0)
+            with torch.no_grad():
+                log_weights = self._importance_log_weights(self.partition_n_samples, generator)
+            result = log_partition_importance(log_weights)
+            self.log_partition_ = result.log_partition + float(np.log(self.scale_).sum())
+            self.log_partition_std_ = result.log_partition_std
+            self.partition_info_ = {
+                "effective_sample_size": result.effective_sample_size,
+                "n_samples": result.n_samples,
+            }
+
+    def _raw_energy_tensor(self, x):
+        shift = torch.as_tensor(self.mean_, dtype=x.dtype, device=x.device)
+        scale = torch.as_tensor(self.scale_, dtype=x.dtype, device=x.device)
+        return self.energy_model_((x - shift) / scale)
+
+    # ---------------------------------------------------------- inference
+    def energy(self, X):
+        """Energy ``E(x)`` of each sample (lower is more likely).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        energy : ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self, "energy_model_")
+        X = self._validate_X(X, reset=False)
+        data = self._to_standardized_tensor(X)
+        pieces = []
+        with torch.no_grad():
+            for start in range(0, data.shape[0], 65536):
+                pieces.append(self.energy_model_(data[start : start + 65536]))
+        if not pieces:
+            return np.empty(0)
+        return torch.cat(pieces).to(torch.float64).cpu().numpy()
+
+    def score_samples(self, X):
+        """Normalized log-density ``-E(x) - log_partition_`` of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self, "log_partition_")
+        return -self.energy(X) - self.log_partition_
+
+    def score(self, X, y=None):
+        """Mean held-out log-likelihood per sample (``GaussianMixture``'s convention).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Never ``+inf``: a failed normalisation gives NaN (with a warning at fit).
+        """
+        value = float(np.mean(self.score_samples(X)))
+        return value if value != np.inf else float("nan")
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw samples from the fitted model's sampler.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            The same value gives the same samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features), float64
+        """
+        check_is_fitted(self, "energy_model_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int; got {n_samples}.")
+        generator = make_generator(random_state, self._device)
+        pieces = []
+        for start in range(0, int(n_samples), 8192):
+            count = min(8192, int(n_samples) - start)
+            pieces.append(self._draw_standardized(count, generator).detach())
+        Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
+        return Z * self.scale_ + self.mean_
+
+    def _sample_during_training(self, n_samples, random_state):
+        was_training = [m.training for m in self._modules_to_train()]
+        self.eval()
+        try:
+            generator = make_generator(random_state, self._device)
+            Z = self._draw_standardized(n_samples, generator).detach()
+        finally:
+            for module, flag in zip(self._modules_to_train(), was_training):
+                module.train(flag)
+        return Z.to(torch.float64).cpu().numpy() * self.scale_ + self.mean_
+
+    # ------------------------------------------------- pickling / devices
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # torch.Generator objects cannot be pickled; keep their state as a tensor.
+        generator = state.pop("_generator", None)
+        if generator is not None:
+            state["_generator_state"] = generator.get_state()
+            state["_generator_device"] = str(generator.device)
+        for key in ("_device", "_dtype"):
+            if key in state:
+                state[key] = str(state[key])
+        return state
+
+    def __setstate__(self, state):
+        generator_state = state.pop("_generator_state", None)
+        generator_device = state.pop("_generator_device", "cpu")
+        self.__dict__.update(state)
+        if "_device" in state:
+            self._device = torch.device(self._device)
+            self._dtype = getattr(torch, self._dtype.replace("torch.", ""))
+        if generator_state is not None:
+            self._generator = torch.Generator(device=generator_device)
+            self._generator.set_state(generator_state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------ subclass interface
+    def _build_modules(self, data):
+        """Build the estimator-specific modules (the energy already exists)."""
+        raise NotImplementedError
+
+    def _build_optimizers(self):
+        raise NotImplementedError
+
+    def _modules_to_train(self):
+        raise NotImplementedError
+
+    def _training_step(self, data, iteration):
+        raise NotImplementedError
+
+    def _draw_standardized(self, n_samples, generator):
+        raise NotImplementedError
+
+    def _importance_log_weights(self, n_samples, generator):
+        raise NotImplementedError

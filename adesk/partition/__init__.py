@@ -1,0 +1,16 @@
+"""Estimators of the log-partition function ``log Z = log int exp(-E(x)) dx``.
+
+They work on any callable energy and return the estimate with an error or a standard error, so
+that ``score_samples = -E(x) - log Z`` is a normalized log-density one can compare across models.
+"""
+
+from ._importance import ImportanceResult, log_partition_importance
+from ._quadrature import QuadratureResult, data_bounds, log_partition_quadrature
+
+__all__ = [
+    "ImportanceResult",
+    "QuadratureResult",
+    "data_bounds",
+    "log_partition_importance",
+    "log_partition_quadrature",
+]
