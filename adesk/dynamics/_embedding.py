@@ -38,6 +38,14 @@ class HMCEmbedding(nn.Module):
         Norm clipping of the energy gradient and of the momentum inside each step.
     position_bounds : tuple of two tensors or None
         Lower and upper corner of the clamping box, or ``None`` for no clamping.
+    metropolis : bool, default=False
+        Accept the end of the trajectory with probability ``min(1, exp(H_0 - H_T))`` and return
+        the start otherwise, which makes the layer stack an exact HMC transition that leaves
+        ``exp(-E(x) - lambda/2 |v|^2)`` invariant. The acceptance is computed without gradient
+        (as in the paper's reference code). The accept/reject step is a random choice between
+        two volume-preserving maps, so the output density is no longer ``q_0`` at the
+        pre-image: ``log_det_jacobian`` stays zero but the importance weights and entropy of
+        the embedded sampler become approximations for rejected samples.
 
     Examples
     --------
@@ -61,6 +69,7 @@ class HMCEmbedding(nn.Module):
         gradient_clip=None,
         momentum_clip=None,
         position_bounds=None,
+        metropolis=False,
     ):
         super().__init__()
         if step_size_shape not in STEP_SIZE_SHAPES:
@@ -78,6 +87,8 @@ class HMCEmbedding(nn.Module):
         self.momentum_penalty = float(momentum_penalty)
         self.gradient_clip = gradient_clip
         self.momentum_clip = momentum_clip
+        self.metropolis = bool(metropolis)
+        self.last_acceptance_rate = float("nan")
         if position_bounds is None:
             self.lower_bound = self.upper_bound = None
         else:
@@ -91,7 +102,15 @@ class HMCEmbedding(nn.Module):
             rows = rows.expand(self.n_steps, rows.shape[1])
         return rows
 
-    def forward(self, energy_fn, position, momentum, create_graph=True, return_trajectory=False):
+    def forward(
+        self,
+        energy_fn,
+        position,
+        momentum,
+        create_graph=True,
+        return_trajectory=False,
+        generator=None,
+    ):
         """Run the ``n_steps`` layers from ``(position, momentum)``.
 
         Parameters
@@ -104,6 +123,10 @@ class HMCEmbedding(nn.Module):
             learn the sampler and for BPTT); ``False`` for plain sampling.
         return_trajectory : bool, default=False
             Also return the list of positions ``[x_0, ..., x_T]`` (detached).
+        generator : torch.Generator, optional
+            Source of the uniform draws of the Metropolis test.
+        generator : torch.Generator, optional
+            Source of the uniform draws of the Metropolis test.
 
         Returns
         -------
@@ -116,6 +139,7 @@ class HMCEmbedding(nn.Module):
         """
         energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
         state = PhaseState(position, momentum, energy, energy_grad)
+        initial_state = state
         log_det = torch.zeros(position.shape[0], dtype=position.dtype, device=position.device)
         step_sizes = self.step_sizes().to(position.dtype)
         trajectory = [position.detach()]
@@ -133,9 +157,37 @@ class HMCEmbedding(nn.Module):
             if self.lower_bound is not None:
                 state = self._clamp(energy_fn, state, create_graph)
             trajectory.append(state.position.detach())
+        if self.metropolis:
+            state = self._metropolis(initial_state, state, generator)
+            trajectory[-1] = state.position.detach()
         if return_trajectory:
             return state, log_det, trajectory
         return state, log_det
+
+    def hamiltonian(self, state):
+        """``E(x) + lambda/2 |v|^2`` per sample."""
+        return state.energy + 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
+
+    def _metropolis(self, start, end, generator):
+        with torch.no_grad():
+            log_ratio = self.hamiltonian(start) - self.hamiltonian(end)
+            # A non-finite proposal is a divergence: reject it, never accept it.
+            log_ratio = torch.where(
+                torch.isfinite(log_ratio), log_ratio, torch.full_like(log_ratio, -torch.inf)
+            )
+            uniform = torch.rand(
+                log_ratio.shape, generator=generator, device=log_ratio.device, dtype=log_ratio.dtype
+            )
+            accept = torch.log(uniform) < log_ratio
+            self.last_acceptance_rate = float(accept.float().mean())
+            self.last_n_divergences = int((~torch.isfinite(self.hamiltonian(end))).sum())
+        keep = accept[:, None]
+        return PhaseState(
+            torch.where(keep, end.position, start.position),
+            torch.where(keep, end.momentum, start.momentum),
+            torch.where(accept, end.energy, start.energy),
+            torch.where(keep, end.energy_grad, start.energy_grad),
+        )
 
     def _clamp(self, energy_fn, state, create_graph):
         outside = (state.position < self.lower_bound) | (state.position > self.upper_bound)

@@ -185,6 +185,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         "initial_noise": [Interval(Real, 0, None, closed="neither")],
         "learn_initial_noise": ["boolean"],
         "max_initial_points": [Interval(Integral, 1, None, closed="left")],
+        "metropolis": ["boolean"],
+        "replay_buffer_size": [Interval(Integral, 0, None, closed="left")],
+        "reinit_probability": [Interval(Real, 0, 1, closed="both")],
+        "reinit_scale": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -209,6 +213,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         initial_noise=0.1,
         learn_initial_noise=True,
         max_initial_points=2000,
+        metropolis=True,
+        replay_buffer_size=10000,
+        reinit_probability=0.05,
+        reinit_scale=2.0,
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         spectral_norm=False,
@@ -250,6 +258,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.initial_noise = initial_noise
         self.learn_initial_noise = learn_initial_noise
         self.max_initial_points = max_initial_points
+        self.metropolis = metropolis
+        self.replay_buffer_size = replay_buffer_size
+        self.reinit_probability = reinit_probability
+        self.reinit_scale = reinit_scale
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.spectral_norm = spectral_norm
@@ -309,9 +321,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             gradient_clip=self.gradient_clip,
             momentum_clip=self.momentum_clip,
             position_bounds=bounds,
+            metropolis=self.metropolis,
         )
         self.initial_.to(device=self._device, dtype=self._dtype)
         self.sampler_.to(device=self._device, dtype=self._dtype)
+        self.replay_buffer_ = None
+        if self.initial == "data" and self.replay_buffer_size > 0:
+            with torch.no_grad():
+                position, _, _ = self.initial_.sample(self.replay_buffer_size, self._generator)
+            self.replay_buffer_ = position.detach()
 
     def _sampler_parameters(self):
         return [
@@ -342,26 +360,75 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         return [self.energy_model_, self.initial_, self.sampler_]
 
     # ------------------------------------------------------------ training
-    def _run_sampler(self, n_samples, generator, create_graph):
-        position, momentum, log_q0 = self.initial_.sample(n_samples, generator)
+    def _run_sampler(self, n_samples, generator, create_graph, from_buffer=False, restart=True):
+        """Draw ``(x_0, v_0)`` and run the embedding; returns the final state and ``log q_T``.
+
+        With ``from_buffer``, ``x_0`` comes from the replay buffer of persistent chain states
+        (a fraction ``reinit_probability`` restarted from a broad Gaussian) and ``v_0`` is fresh;
+        the density of such an ``x_0`` is unknown, so ``log q_T`` is returned as ``None``. The
+        buffer rows used are written back after the step (see :meth:`_training_step`).
+        """
+        if from_buffer:
+            position, momentum, index = self._buffer_draw(n_samples, generator, restart)
+            log_q0 = None
+        else:
+            position, momentum, log_q0 = self.initial_.sample(n_samples, generator)
+            index = None
         state, log_det = self.sampler_(
-            self.energy_model_, position, momentum, create_graph=create_graph
+            self.energy_model_,
+            position,
+            momentum,
+            create_graph=create_graph,
+            generator=generator,
         )
-        return state, log_q0 - log_det
+        self._last_buffer_index = index
+        return state, (None if log_q0 is None else log_q0 - log_det)
+
+    def _buffer_draw(self, n_samples, generator, restart=True):
+        buffer = self.replay_buffer_
+        device, dtype = buffer.device, buffer.dtype
+        index = torch.randint(buffer.shape[0], (n_samples,), generator=generator, device=device)
+        position = buffer[index]
+        if restart:
+            # Restarts from the data keep chains near every part of the data (no sharp spikes
+            # where chains never go); restarts from a broad Gaussian find spurious wells far
+            # from the data, which the energy then raises.
+            uniform = torch.rand(n_samples, generator=generator, device=device, dtype=dtype)
+            from_data = uniform < 0.5 * self.reinit_probability
+            from_broad = (uniform >= 0.5 * self.reinit_probability) & (
+                uniform < self.reinit_probability
+            )
+            with torch.no_grad():
+                data_start, _, _ = self.initial_.sample(n_samples, generator)
+            broad_start = self.reinit_scale * torch.randn(
+                position.shape, generator=generator, device=device, dtype=dtype
+            )
+            position = torch.where(from_data[:, None], data_start.detach(), position)
+            position = torch.where(from_broad[:, None], broad_start, position)
+        momentum = torch.randn(
+            position.shape, generator=generator, device=device, dtype=dtype
+        ) / math.sqrt(self.momentum_penalty)
+        return position, momentum, index
 
     def _sampler_objective(self, state, log_q):
         """``E_q[E(x_T) + lambda/2 |v_T|^2]`` and the entropy estimate ``H(q_T) = H(q_0)``."""
         hamiltonian = state.energy + 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
+        if log_q is None:  # fixed (replay) q_0: its entropy does not depend on any parameter
+            return hamiltonian.mean(), torch.zeros((), dtype=hamiltonian.dtype)
         return hamiltonian.mean(), self.initial_.entropy(log_q)
 
     def _training_step(self, data, iteration):
         energy_optimizer = self._optimizers[0]
         sampler_optimizer = self._optimizers[1] if len(self._optimizers) > 1 else None
         sampler_params = self._sampler_parameters()
+        use_buffer = self.replay_buffer_ is not None
+        if use_buffer:
+            # The initial noise of the nonparametric q_0 only shapes the buffer's start.
+            sampler_params = [p for p in sampler_params if p is self.sampler_.log_step_size]
         needs_graph = self.gradient == "bptt" or bool(sampler_params)
 
         for _ in range(self.sampler_updates - 1):
-            state, log_q = self._run_sampler(self.batch_size, self._generator, True)
+            state, log_q = self._run_sampler(self.batch_size, self._generator, True, use_buffer)
             hamiltonian, entropy = self._sampler_objective(state, log_q)
             sampler_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(
@@ -373,7 +440,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
         )
         batch = data[index]
-        state, log_q = self._run_sampler(self.batch_size, self._generator, needs_graph)
+        state, log_q = self._run_sampler(
+            self.batch_size, self._generator, needs_graph, from_buffer=use_buffer
+        )
+        if use_buffer:
+            self.replay_buffer_[self._last_buffer_index] = state.position.detach()
         hamiltonian, entropy = self._sampler_objective(state, log_q)
         energy_params = list(self.energy_model_.parameters())
 
@@ -410,6 +481,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             "energy_data": data_energy["mean"],
             "energy_samples": float(state.energy.detach().mean()),
             "step_size": float(self.sampler_.step_sizes().detach().mean()),
+            "acceptance_rate": self.sampler_.last_acceptance_rate if self.metropolis else 1.0,
         }
 
     def _data_energy_and_penalty(self, batch, samples_energy):
@@ -428,7 +500,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     # ------------------------------------------------------------ sampling
     def _draw_standardized(self, n_samples, generator):
-        state, _ = self._run_sampler(n_samples, generator, create_graph=False)
+        from_buffer = self.replay_buffer_ is not None
+        state, _ = self._run_sampler(
+            n_samples, generator, False, from_buffer=from_buffer, restart=False
+        )
         return state.position
 
     def _importance_log_weights(self, n_samples, generator):

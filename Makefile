@@ -1,0 +1,38 @@
+# Quick start: `make demo` and `make test`. Both create ./.venv and install what is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch keeps a fresh install small; any torch >= 2.2 already in the venv is kept.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test lint format benchmark clean
+
+$(VENV)/.core-installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)" || $(PY) -m pip install torch
+	$(PY) -m pip install -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.core-installed
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.core-installed
+	$(PY) examples/demo.py
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PY) -m pytest -n 2 --durations=15
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+benchmark: $(VENV)/.core-installed
+	$(PY) -m adesk.benchmarks quick
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
