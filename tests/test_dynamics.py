@@ -68,7 +68,10 @@ def test_one_energy_gradient_per_step():
 def test_reversible_under_momentum_flip(momentum_penalty):
     energy = _mlp_energy(seed=3)
     embedding = HMCEmbedding(
-        2, n_steps=6, step_size=0.2, step_size_shape="per_dimension",
+        2,
+        n_steps=6,
+        step_size=0.2,
+        step_size_shape="per_dimension",
         momentum_penalty=momentum_penalty,
     ).double()
     x0 = torch.randn(8, 2, dtype=torch.float64)

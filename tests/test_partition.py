@@ -56,9 +56,13 @@ def test_importance_sampling_with_gaussian_proposal(d):
     with torch.no_grad():
         x, v, log_q = proposal.sample(20000, generator)
         # Marginal proposal density of x: subtract the momentum part, which integrates to one.
-        log_q_x = log_q - proposal._standard_log_prob(
-            (v - proposal.momentum_mean) * torch.exp(-proposal.momentum_log_std)
-        ) + proposal.momentum_log_std.sum()
+        log_q_x = (
+            log_q
+            - proposal._standard_log_prob(
+                (v - proposal.momentum_mean) * torch.exp(-proposal.momentum_log_std)
+            )
+            + proposal.momentum_log_std.sum()
+        )
         result = log_partition_importance(-energy(x) - log_q_x)
     exact = float(energy.log_partition())
     assert abs(result.log_partition - exact) < max(3 * result.log_partition_std, 1e-3)

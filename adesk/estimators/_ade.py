@@ -114,7 +114,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         Seeds a ``torch.Generator`` created in ``fit``; the global RNGs are untouched.
     partition : {"auto", "quadrature", "importance"}, default="auto"
         How ``log_partition_`` is estimated after fitting: grid quadrature (``d <= 3``, the
-        default for ``d <= 2``) or importance sampling with the dual sampler as proposal.
+        default for ``d <= 2``) or importance sampling with a defensive proposal (a kernel
+        density estimate of the training data mixed with a broad Gaussian,
+        :class:`adesk.partition.DefensiveProposal`).
     partition_resolution : int, default=400
         Grid cells per axis for quadrature in 1 or 2 dimensions.
     partition_n_samples : int, default=10000
@@ -202,20 +204,20 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         step_size_shape="per_step_dimension",
         momentum_penalty=1.0,
         entropy_weight=1.0,
-        gradient="bptt",
+        gradient="truncated",
         sampler_updates=1,
         sampler_learning_rate=None,
         gradient_clip=10.0,
         momentum_clip=10.0,
         sample_clip=None,
-        gradient_penalty=0.0,
+        gradient_penalty=0.01,
         energy_penalty=0.0,
         initial_noise=0.1,
         learn_initial_noise=True,
         max_initial_points=2000,
         metropolis=True,
         replay_buffer_size=10000,
-        reinit_probability=0.05,
+        reinit_probability=0.1,
         reinit_scale=2.0,
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
@@ -505,19 +507,6 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             n_samples, generator, False, from_buffer=from_buffer, restart=False
         )
         return state.position
-
-    def _importance_log_weights(self, n_samples, generator):
-        """``log w = -E(x_T) - lambda/2 |v_T|^2 - log q_T(x_T, v_T)`` minus the momentum's
-        normaliser ``d/2 log(2 pi / lambda)``, so that ``mean(w)`` estimates ``Z`` of
-        ``exp(-E)`` in standardized coordinates."""
-        pieces = []
-        for start in range(0, n_samples, 4096):
-            count = min(4096, n_samples - start)
-            state, log_q = self._run_sampler(count, generator, create_graph=False)
-            kinetic = 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
-            pieces.append(-state.energy - kinetic - log_q)
-        d = self.n_features_in_
-        return torch.cat(pieces) - 0.5 * d * math.log(2 * math.pi / self.momentum_penalty)
 
     @property
     def step_size_(self):

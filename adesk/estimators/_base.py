@@ -13,9 +13,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..energies import MLPEnergy
 from ..energies._mlp import ACTIVATIONS
-from ..partition import data_bounds, log_partition_importance, log_partition_quadrature
+from ..partition import (
+    DefensiveProposal,
+    data_bounds,
+    log_partition_importance,
+    log_partition_quadrature,
+)
 from ..training import run_training
 from ._device import DTYPES, make_generator, resolve_device
+
+
+def check_random_state_subset(n_samples, max_size, random_state):
+    """Indices of at most ``max_size`` rows, drawn without touching the global RNG."""
+    if n_samples <= max_size:
+        return np.arange(n_samples)
+    seed = random_state if isinstance(random_state, (int, np.integer)) else 0
+    return np.random.default_rng(seed).choice(n_samples, max_size, replace=False)
+
 
 # Largest absolute input accepted: beyond it float32 arithmetic in the energy overflows.
 MAX_ABS_INPUT = 1e15
@@ -153,6 +167,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
         self.scale_ = np.where(scale > 1e-12 * np.maximum(np.abs(self.mean_), 1.0), scale, 1.0)
         self.history_ = {}
         self.n_iter_ = 0
+        # Kernel centres of the importance-sampling proposal used for log Z when d > 2.
+        subset = check_random_state_subset(X.shape[0], 2000, self.random_state)
+        self._proposal_points = self._to_standardized_tensor(X[subset])
         self.n_divergences_ = 0
         n_features = X.shape[1]
         sizes = self.hidden_layer_sizes
@@ -286,8 +303,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
             self.partition_info_ = {"bounds": result.bounds, "resolution": result.resolution}
         else:
             generator = torch.Generator(device=self._device).manual_seed(0)
+            proposal = DefensiveProposal(self._proposal_points)
+            log_weights = []
             with torch.no_grad():
-                log_weights = self._importance_log_weights(self.partition_n_samples, generator)
+                for start in range(0, self.partition_n_samples, 8192):
+                    count = min(8192, self.partition_n_samples - start)
+                    z = proposal.sample(count, generator)
+                    log_weights.append(-self.energy_model_(z) - proposal.log_prob(z))
+            log_weights = torch.cat(log_weights)
             result = log_partition_importance(log_weights)
             self.log_partition_ = result.log_partition + float(np.log(self.scale_).sum())
             self.log_partition_std_ = result.log_partition_std
@@ -436,7 +459,4 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
         raise NotImplementedError
 
     def _draw_standardized(self, n_samples, generator):
-        raise NotImplementedError
-
-    def _importance_log_weights(self, n_samples, generator):
         raise NotImplementedError

@@ -5,9 +5,11 @@ that ``score_samples = -E(x) - log Z`` is a normalized log-density one can compa
 """
 
 from ._importance import ImportanceResult, log_partition_importance
+from ._proposal import DefensiveProposal
 from ._quadrature import QuadratureResult, data_bounds, log_partition_quadrature
 
 __all__ = [
+    "DefensiveProposal",
     "ImportanceResult",
     "QuadratureResult",
     "data_bounds",

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m adesk.benchmarks quick`` (see ``benchmarks/README.md``)."""

@@ -1,0 +1,300 @@
+"""ADEDensityEstimator: API behaviour, validation, reproducibility, persistence."""
+
+import io
+import pickle
+import re
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from adesk import ADEDensityEstimator
+from adesk.datasets import make_toy
+from adesk.training import SampleRecorder, TrainingDivergedError
+
+from ._configs import fast_ade
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return make_toy("moons", 300, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(moons):
+    return fast_ade(max_iter=30).fit(moons)
+
+
+def test_fit_returns_self_and_sets_fitted_attributes(moons):
+    est = fast_ade()
+    assert est.fit(moons) is est
+    for name in [
+        "energy_model_",
+        "sampler_",
+        "initial_",
+        "log_partition_",
+        "log_partition_std_",
+        "n_iter_",
+        "converged_",
+        "loss_curve_",
+        "history_",
+        "step_size_",
+        "n_divergences_",
+        "n_features_in_",
+        "mean_",
+        "scale_",
+        "partition_method_",
+    ]:
+        assert hasattr(est, name), name
+    assert est.n_iter_ == 8
+    assert len(est.loss_curve_) == 8
+    assert est.partition_method_ == "quadrature"
+    assert est.step_size_.shape == (2, 2)
+    assert np.all(est.step_size_ > 0)
+
+
+def test_output_shapes_and_types(fitted, moons):
+    energy = fitted.energy(moons[:7])
+    assert energy.shape == (7,) and energy.dtype == np.float64
+    log_density = fitted.score_samples(moons[:7])
+    np.testing.assert_allclose(log_density, -energy - fitted.log_partition_)
+    assert fitted.score(moons) == pytest.approx(fitted.score_samples(moons).mean())
+    samples = fitted.sample(11, random_state=0)
+    assert isinstance(samples, np.ndarray) and samples.shape == (11, 2)
+
+
+def test_score_samples_is_a_normalized_density(fitted):
+    """Integrating exp(score_samples) over the quadrature box gives one."""
+    (x0, x1), (y0, y1) = fitted.partition_info_["bounds"]
+    xs, ys = np.linspace(x0, x1, 301), np.linspace(y0, y1, 301)
+    grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
+    density = np.exp(fitted.score_samples(grid)).reshape(301, 301)
+    total = np.trapezoid(np.trapezoid(density, ys, axis=1), xs)
+    assert total == pytest.approx(1.0, abs=0.02)
+
+
+def test_reproducible_with_same_random_state(moons):
+    a = fast_ade(random_state=3).fit(moons)
+    b = fast_ade(random_state=3).fit(moons)
+    np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
+    np.testing.assert_array_equal(a.sample(20, random_state=1), b.sample(20, random_state=1))
+    np.testing.assert_array_equal(a.sample(20, random_state=1), a.sample(20, random_state=1))
+    assert not np.array_equal(a.sample(20, random_state=1), a.sample(20, random_state=2))
+    c = fast_ade(random_state=4).fit(moons)
+    assert not np.array_equal(a.score_samples(moons), c.score_samples(moons))
+
+
+def test_global_rng_untouched(moons):
+    np_state = np.random.get_state()  # noqa: NPY002
+    torch_state = torch.random.get_rng_state()
+    est = fast_ade(random_state=None).fit(moons)
+    est.sample(5)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+
+
+def test_random_state_instance_accepted(moons):
+    est = fast_ade(random_state=np.random.RandomState(0)).fit(moons)
+    assert np.isfinite(est.score(moons))
+
+
+@pytest.mark.parametrize("initial", ["data", "gaussian"])
+@pytest.mark.parametrize("gradient", ["bptt", "truncated"])
+def test_initial_and_gradient_options_train(moons, initial, gradient):
+    est = fast_ade(initial=initial, gradient=gradient, sampler_updates=2).fit(moons)
+    assert np.isfinite(est.score(moons))
+    assert set(est.history_) >= {"loss_energy", "loss_sampler", "step_size"}
+
+
+def test_learned_step_sizes_change(moons):
+    est = fast_ade(max_iter=20, learning_rate_init=1e-2).fit(moons)
+    assert not np.allclose(est.step_size_, 0.1)
+    frozen = fast_ade(max_iter=20, learn_step_size=False).fit(moons)
+    np.testing.assert_allclose(frozen.step_size_, 0.1, rtol=1e-6)
+
+
+def test_importance_partition_agrees_with_quadrature(moons):
+    """Two independent normalisers of the same fitted energy agree within their errors."""
+    est = fast_ade(max_iter=30, partition_resolution=400).fit(moons)
+    quadrature = est.log_partition_
+    est.set_params(partition="importance", partition_n_samples=20000)
+    est._estimate_log_partition(moons)
+    assert est.partition_method_ == "importance"
+    tolerance = 4 * est.log_partition_std_ + 5e-3
+    assert abs(est.log_partition_ - quadrature) < tolerance
+    assert est.partition_info_["effective_sample_size"] > 100
+
+
+def test_higher_dimension_uses_importance_sampling():
+    X = np.random.RandomState(0).normal(size=(200, 4))
+    est = fast_ade().fit(X)
+    assert est.partition_method_ == "importance"
+    assert np.isfinite(est.log_partition_) and est.log_partition_std_ >= 0
+    assert est.sample(3, random_state=0).shape == (3, 4)
+
+
+def test_one_feature_quadrature():
+    X = np.random.RandomState(0).normal(size=(100, 1))
+    est = fast_ade(max_iter=20).fit(X)
+    assert est.partition_method_ == "quadrature"
+    assert np.isfinite(est.score(X))
+
+
+def test_grid_search_and_pipeline(moons):
+    search = GridSearchCV(fast_ade(), {"n_steps": [1, 3]}, cv=3).fit(moons)
+    assert search.best_params_["n_steps"] in (1, 3)
+    assert np.isfinite(search.best_score_)
+    pipe = make_pipeline(StandardScaler(), fast_ade()).fit(moons)
+    assert np.isfinite(pipe.score(moons))
+    assert pipe.score_samples(moons[:3]).shape == (3,)
+
+
+def test_clone_and_params():
+    est = fast_ade(n_steps=4)
+    copy = clone(est)
+    assert copy.get_params() == est.get_params()
+    copy.set_params(n_steps=6)
+    assert copy.n_steps == 6 and est.n_steps == 4
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_persistence_round_trip(fitted, moons, dump):
+    if dump == "pickle":
+        restored = pickle.loads(pickle.dumps(fitted))
+    else:
+        buffer = io.BytesIO()
+        joblib.dump(fitted, buffer)
+        buffer.seek(0)
+        restored = joblib.load(buffer)
+    np.testing.assert_array_equal(restored.score_samples(moons), fitted.score_samples(moons))
+    np.testing.assert_array_equal(
+        restored.sample(10, random_state=5), fitted.sample(10, random_state=5)
+    )
+
+
+def test_warm_start_and_partial_fit(moons):
+    est = fast_ade(warm_start=True).fit(moons)
+    weights = [p.detach().clone() for p in est.energy_model_.parameters()]
+    est.fit(moons)
+    assert est.n_iter_ == 16
+    assert any(not torch.equal(a, b) for a, b in zip(weights, est.energy_model_.parameters()))
+    partial = fast_ade(batch_size=100)
+    partial.partial_fit(moons)
+    assert partial.n_iter_ == 3
+    partial.partial_fit(moons)
+    assert partial.n_iter_ == 6
+    assert np.isfinite(partial.score(moons))
+
+
+def test_float64_training(moons):
+    est = fast_ade(dtype="float64").fit(moons)
+    assert next(est.energy_model_.parameters()).dtype == torch.float64
+    assert np.isfinite(est.score(moons))
+
+
+def test_verbose_prints_progress(moons, capsys):
+    fast_ade(verbose=1, max_iter=3).fit(moons)
+    out = capsys.readouterr().out
+    assert re.search(r"iter\s+3 .*loss_energy=", out)
+
+
+def test_callbacks_record_samples(moons):
+    recorder = SampleRecorder(every=4, n_samples=10)
+    calls = []
+    est = fast_ade(callbacks=[recorder, lambda e, i, logs: calls.append(i)]).fit(moons)
+    assert [it for it, _ in recorder.snapshots] == [4, 8]
+    assert recorder.snapshots[0][1].shape == (10, 2)
+    assert calls == list(range(1, 9))
+    assert est.n_iter_ == 8
+
+
+def test_divergence_raises_clear_error(moons):
+    est = fast_ade(learning_rate_init=1e12, max_iter=50, gradient_clip=None, momentum_clip=None)
+    with pytest.raises(TrainingDivergedError, match="diverged at iteration"):
+        est.fit(moons * 1e6)
+
+
+def test_convergence_warning_when_tol_not_met(moons):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="tol"):
+        est = fast_ade(tol=1e-12, validation_interval=2, n_iter_no_change=2).fit(moons)
+    assert est.converged_ is False
+    assert fast_ade().fit(moons).converged_ is True
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_steps": 0}, "n_steps"),
+        ({"sampler": "nuts"}, "sampler"),
+        ({"initial": "flow2"}, "initial"),
+        ({"step_size": -1.0}, "step_size"),
+        ({"gradient": "reinforce"}, "gradient"),
+        ({"step_size_shape": "diag"}, "step_size_shape"),
+        ({"momentum_penalty": 0}, "momentum_penalty"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"activation": "swish"}, "activation"),
+        ({"partition": "exact"}, "partition"),
+        ({"reinit_probability": 1.5}, "reinit_probability"),
+        ({"hidden_layer_sizes": (0, 3)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
+        ({"device": "tpu9"}, "device"),
+    ],
+)
+def test_parameter_validation_messages(moons, params, message):
+    with pytest.raises(ValueError, match=message) as info:
+        fast_ade(**params).fit(moons)
+    text = str(info.value)
+    # The message names the parameter and what was given.
+    assert message in text
+
+
+def test_quadrature_partition_refused_in_high_dimension():
+    X = np.random.RandomState(0).normal(size=(50, 5))
+    with pytest.raises(ValueError, match="n_features <= 3"):
+        fast_ade(partition="quadrature").fit(X)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True])
+def test_sample_rejects_bad_counts(fitted, bad):
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted.sample(bad)
+
+
+def test_methods_before_fit_raise_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    est = ADEDensityEstimator()
+    for method, args in [
+        ("score_samples", (np.zeros((2, 2)),)),
+        ("sample", (2,)),
+        ("energy", (np.zeros((2, 2)),)),
+        ("score", (np.zeros((2, 2)),)),
+    ]:
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(*args)
+
+
+def test_input_validation(fitted):
+    with pytest.raises(ValueError, match="features"):
+        fitted.score_samples(np.zeros((3, 3)))
+    with pytest.raises(ValueError):
+        fitted.score_samples(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="larger than"):
+        fast_ade().fit(np.array([[1e30, 0.0], [0.0, 1.0]]))
+
+
+def test_dataframe_feature_names(moons):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(moons, columns=["a", "b"])
+    est = fast_ade().fit(frame)
+    np.testing.assert_array_equal(est.feature_names_in_, ["a", "b"])
+    assert np.isfinite(est.score(frame))
