@@ -298,3 +298,24 @@ def test_dataframe_feature_names(moons):
     est = fast_ade().fit(frame)
     np.testing.assert_array_equal(est.feature_names_in_, ["a", "b"])
     assert np.isfinite(est.score(frame))
+
+
+def test_ema_decay_returns_averaged_weights(moons):
+    plain = fast_ade(max_iter=20).fit(moons)
+    averaged = fast_ade(max_iter=20, ema_decay=0.9).fit(moons)
+    assert not np.array_equal(plain.energy(moons), averaged.energy(moons))
+    assert np.isfinite(averaged.score(moons))
+    # With decay 0 the average is the last iterate: identical to no averaging.
+    last = fast_ade(max_iter=20, ema_decay=0.0).fit(moons)
+    np.testing.assert_allclose(last.energy(moons), plain.energy(moons), rtol=1e-6)
+
+
+def test_sampler_updates_with_frozen_sampler(moons):
+    est = fast_ade(learn_step_size=False, sampler_updates=3).fit(moons)
+    np.testing.assert_allclose(est.step_size_, 0.1, rtol=1e-6)
+
+
+def test_metropolis_acceptance_recorded(moons):
+    est = fast_ade(max_iter=5).fit(moons)
+    rates = est.history_["acceptance_rate"]
+    assert len(rates) == 5 and all(0.0 <= r <= 1.0 for r in rates)

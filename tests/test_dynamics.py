@@ -141,3 +141,40 @@ def test_clamping_keeps_positions_in_box():
 def test_invalid_step_size_shape():
     with pytest.raises(ValueError, match="step_size_shape"):
         HMCEmbedding(2, n_steps=2, step_size=0.1, step_size_shape="diagonal")
+
+
+def test_metropolis_hmc_leaves_target_invariant():
+    """Chains started in N(mu, diag(s^2)) stay there under MH-corrected HMC with a large step."""
+    torch.manual_seed(0)
+    mean, std = torch.tensor([1.0, -0.5]), torch.tensor([0.5, 2.0])
+    energy = GaussianEnergy(mean, std).double()
+    embedding = HMCEmbedding(
+        2, n_steps=5, step_size=0.6, step_size_shape="scalar", metropolis=True
+    ).double()
+    generator = torch.Generator().manual_seed(1)
+    n = 4000
+    x = mean.double() + std.double() * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    rates = []
+    for _ in range(20):
+        v = torch.randn(n, 2, generator=generator, dtype=torch.float64)
+        state, _ = embedding(energy, x, v, create_graph=False, generator=generator)
+        x = state.position
+        rates.append(embedding.last_acceptance_rate)
+    # Standard errors of the mean and of the variance for n samples.
+    z_mean = (x.mean(0) - mean) / (std / math.sqrt(n))
+    z_var = (x.var(0) / std**2 - 1) / math.sqrt(2 / n)
+    assert z_mean.abs().max() < 4.5 and z_var.abs().max() < 4.5
+    assert 0.05 < sum(rates) / len(rates) < 0.99
+
+
+def test_metropolis_rejects_non_finite_proposals():
+    def energy(x):
+        return torch.where(x[:, 0] > 0.5, torch.full_like(x[:, 0], float("nan")), x.pow(2).sum(-1))
+
+    embedding = HMCEmbedding(2, n_steps=1, step_size=1.0, metropolis=True)
+    x0 = torch.zeros(64, 2)
+    v0 = torch.tensor([[5.0, 0.0]]).repeat(64, 1)
+    state, _ = embedding(energy, x0, v0, create_graph=False)
+    assert torch.equal(state.position, x0)
+    assert embedding.last_n_divergences == 64
+    assert embedding.last_acceptance_rate == 0.0

@@ -89,6 +89,7 @@ class HMCEmbedding(nn.Module):
         self.momentum_clip = momentum_clip
         self.metropolis = bool(metropolis)
         self.last_acceptance_rate = float("nan")
+        self.last_n_divergences = 0
         if position_bounds is None:
             self.lower_bound = self.upper_bound = None
         else:

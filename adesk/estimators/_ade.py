@@ -97,6 +97,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         ``"cosine"`` decays both learning rates to 5% over ``max_iter`` iterations.
     max_iter : int, default=3000
         Training iterations (minibatch updates).
+    ema_decay : float in [0, 1) or None, default=None
+        If set, the fitted energy is the exponential moving average of the energy weights
+        over training with this decay (e.g. 0.995 averages about the last 200 updates).
     tol : float or None, default=None
         ``None``: run ``max_iter`` iterations. A float: after training, the energy loss
         averaged over windows of ``validation_interval`` iterations must have varied by less
@@ -148,7 +151,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         ``loss_energy``, ``loss_sampler``, ``energy_data``, ``energy_samples``,
         ``step_size`` (mean) per iteration.
     n_divergences_ : int
-        Always 0 here (no accept/reject step); kept for API uniformity.
+        Proposals with a non-finite Hamiltonian during training; the Metropolis test rejects
+        them (always 0 when ``metropolis=False``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has feature names.
@@ -228,6 +232,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         learning_rate_init=1e-3,
         learning_rate_schedule="cosine",
         max_iter=3000,
+        ema_decay=None,
         tol=None,
         n_iter_no_change=10,
         validation_interval=100,
@@ -273,6 +278,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.learning_rate_init = learning_rate_init
         self.learning_rate_schedule = learning_rate_schedule
         self.max_iter = max_iter
+        self.ema_decay = ema_decay
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.validation_interval = validation_interval
@@ -363,12 +369,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     # ------------------------------------------------------------ training
     def _run_sampler(self, n_samples, generator, create_graph, from_buffer=False, restart=True):
-        """Draw ``(x_0, v_0)`` and run the embedding; returns the final state and ``log q_T``.
+        """Draw ``(x_0, v_0)`` and run the embedding.
 
-        With ``from_buffer``, ``x_0`` comes from the replay buffer of persistent chain states
-        (a fraction ``reinit_probability`` restarted from a broad Gaussian) and ``v_0`` is fresh;
-        the density of such an ``x_0`` is unknown, so ``log q_T`` is returned as ``None``. The
-        buffer rows used are written back after the step (see :meth:`_training_step`).
+        Returns the final state, ``log q_T`` and the buffer rows used (or ``None``). With
+        ``from_buffer``, ``x_0`` comes from the replay buffer of persistent chain states (with
+        ``restart``, a fraction ``reinit_probability`` restarts) and ``v_0`` is fresh; the
+        density of such an ``x_0`` is unknown, so ``log q_T`` is ``None``.
         """
         if from_buffer:
             position, momentum, index = self._buffer_draw(n_samples, generator, restart)
@@ -383,8 +389,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             create_graph=create_graph,
             generator=generator,
         )
-        self._last_buffer_index = index
-        return state, (None if log_q0 is None else log_q0 - log_det)
+        return state, (None if log_q0 is None else log_q0 - log_det), index
 
     def _buffer_draw(self, n_samples, generator, restart=True):
         buffer = self.replay_buffer_
@@ -429,8 +434,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             sampler_params = [p for p in sampler_params if p is self.sampler_.log_step_size]
         needs_graph = self.gradient == "bptt" or bool(sampler_params)
 
-        for _ in range(self.sampler_updates - 1):
-            state, log_q = self._run_sampler(self.batch_size, self._generator, True, use_buffer)
+        for _ in range(self.sampler_updates - 1 if sampler_params else 0):
+            state, log_q, _ = self._run_sampler(self.batch_size, self._generator, True, use_buffer)
             hamiltonian, entropy = self._sampler_objective(state, log_q)
             sampler_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(
@@ -442,11 +447,13 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
         )
         batch = data[index]
-        state, log_q = self._run_sampler(
+        state, log_q, buffer_index = self._run_sampler(
             self.batch_size, self._generator, needs_graph, from_buffer=use_buffer
         )
         if use_buffer:
-            self.replay_buffer_[self._last_buffer_index] = state.position.detach()
+            self.replay_buffer_[buffer_index] = state.position.detach()
+        if self.metropolis:
+            self.n_divergences_ += self.sampler_.last_n_divergences
         hamiltonian, entropy = self._sampler_objective(state, log_q)
         energy_params = list(self.energy_model_.parameters())
 
@@ -503,7 +510,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     # ------------------------------------------------------------ sampling
     def _draw_standardized(self, n_samples, generator):
         from_buffer = self.replay_buffer_ is not None
-        state, _ = self._run_sampler(
+        state, _, _ = self._run_sampler(
             n_samples, generator, False, from_buffer=from_buffer, restart=False
         )
         return state.position

@@ -63,6 +63,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
         "device": [str],
         "dtype": [StrOptions(set(DTYPES))],
         "random_state": ["random_state"],
+        "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
         "partition": [StrOptions({"auto", "quadrature", "importance"})],
         "partition_resolution": [Interval(Integral, 8, None, closed="left")],
         "partition_n_samples": [Interval(Integral, 2, None, closed="left")],
@@ -215,12 +216,21 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
         ]
         start = self.n_iter_
 
+        averaged = None
+        if self.ema_decay is not None:
+            averaged = [p.detach().clone() for p in self.energy_model_.parameters()]
+
         def step(iteration):
             factor = self._learning_rate_factor(schedule, iteration - start, n_iter)
             for optimizer, rates in zip(self._optimizers, base_rates):
                 for group, rate in zip(optimizer.param_groups, rates):
                     group["lr"] = rate * factor
-            return self._training_step(data, iteration)
+            logs = self._training_step(data, iteration)
+            if averaged is not None:
+                with torch.no_grad():
+                    for mean, p in zip(averaged, self.energy_model_.parameters()):
+                        mean.lerp_(p, 1.0 - self.ema_decay)
+            return logs
 
         self.train()
         try:
@@ -228,6 +238,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
         finally:
             self.eval()
             del self._training_data
+        if averaged is not None and n_done > 0:
+            # The returned energy is the exponential moving average of the iterates: it averages
+            # out the minibatch and chain noise of the last ~1 / (1 - ema_decay) updates.
+            with torch.no_grad():
+                for mean, p in zip(averaged, self.energy_model_.parameters()):
+                    p.copy_(mean)
         self.n_iter_ = start + n_done
         self.loss_curve_ = list(self.history_.get("loss_energy", []))
         self.converged_ = self._check_convergence()
