@@ -34,7 +34,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     initial : {"data", "gaussian"}, default="data"
         ``q_0``. ``"data"``: the nonparametric initial distribution of Appendix C.2 (stored
         training points plus learned Gaussian noise, ``v_0 ~ N(0, I / lambda)``); its density
-        is a kernel density estimate evaluated exactly. ``"gaussian"``: a learnable diagonal
+        is a kernel density estimate evaluated exactly. By default the chains then continue
+        from a replay buffer (``replay_buffer_size``). ``"gaussian"``: a learnable diagonal
         Gaussian on ``(x, v)`` initialised from the data's mean and scale. ``"data"`` is the
         default because it is the one that trains to an accurate density without tuning (see
         ``benchmarks/README.md``); a volume-preserving Hamiltonian flow cannot reduce the
@@ -52,9 +53,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         ``lambda`` in eq. (6) and (20).
     entropy_weight : float, default=1.0
         Weight of ``H(q_0)`` in the sampler's objective (1 is the paper's objective).
-    gradient : {"bptt", "truncated"}, default="bptt"
-        ``"bptt"``: the energy's gradient flows through the sampler's trajectory (eq. 21).
-        ``"truncated"``: samples are treated as constants for the energy (eq. 38), cheaper.
+    gradient : {"truncated", "bptt"}, default="truncated"
+        ``"truncated"``: samples are treated as constants for the energy (eq. 38).
+        ``"bptt"``: the energy's gradient also flows through the sampler's trajectory
+        (eq. 21). Because leapfrog nearly conserves ``E + lambda/2 |v|^2``, that gradient
+        contrasts the data with the chain *starts* rather than the samples; measured on
+        moons it ran away (see ``doc/ade.md``), hence the truncated default.
     sampler_updates : int, default=1
         Sampler-only updates before each joint update (Algorithm 1 uses 1).
     sampler_learning_rate : float or None, default=None
@@ -67,16 +71,31 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         If set, positions are clamped after every step to the data's box widened by this
         multiple of its range on each side. Clamping is not volume-preserving, so the
         bookkeeping of ``q_T`` is approximate for clamped samples.
-    gradient_penalty : float, default=0.0
+    gradient_penalty : float, default=0.001
         Weight of ``mean |grad_x E(x_data)|^2`` in the energy loss (the paper used 0.01).
     energy_penalty : float, default=0.0
         Weight of ``mean(E(x_data)^2 + E(x_T)^2)`` in the energy loss, which keeps energies
         near zero without changing the density (the energy's offset is free).
     initial_noise : float, default=0.1
-        Initial noise scale of ``initial="data"`` (learned).
+        Initial noise scale of ``initial="data"``.
+    learn_initial_noise : bool, default=True
+        Learn that noise scale with the sampler (it has no effect on training when the replay
+        buffer is on: it then only shapes the buffer's start and the data restarts).
     max_initial_points : int, default=2000
         Training points stored for ``initial="data"`` (a random subset if there are more);
         ``max_initial_points * n_features`` floats of memory.
+    metropolis : bool, default=True
+        End every trajectory with a Metropolis test (acceptance without gradient), so each
+        iteration is an exact HMC transition of the current energy.
+    replay_buffer_size : int, default=10000
+        With ``initial="data"``: number of persistent chain states that the chains start
+        from (0 disables: chains start from ``q_0`` every iteration, as in the paper's eq. 41).
+        ``replay_buffer_size * n_features`` floats of memory.
+    reinit_probability : float in [0, 1], default=0.1
+        Fraction of buffer chains restarted each iteration, half from ``q_0`` (data plus
+        noise) and half from ``N(0, reinit_scale^2 I)``.
+    reinit_scale : float, default=2.0
+        Standard deviation (standardized units) of the broad restarts.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -95,7 +114,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         games).
     learning_rate_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"`` decays both learning rates to 5% over ``max_iter`` iterations.
-    max_iter : int, default=3000
+    max_iter : int, default=5000
         Training iterations (minibatch updates).
     ema_decay : float in [0, 1) or None, default=None
         If set, the fitted energy is the exponential moving average of the energy weights
@@ -214,7 +233,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         gradient_clip=10.0,
         momentum_clip=10.0,
         sample_clip=None,
-        gradient_penalty=0.01,
+        gradient_penalty=0.001,
         energy_penalty=0.0,
         initial_noise=0.1,
         learn_initial_noise=True,
@@ -231,7 +250,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         batch_size=256,
         learning_rate_init=1e-3,
         learning_rate_schedule="cosine",
-        max_iter=3000,
+        max_iter=5000,
         ema_decay=None,
         tol=None,
         n_iter_no_change=10,
