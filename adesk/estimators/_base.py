@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,7 +36,7 @@ def check_random_state_subset(n_samples, max_size, random_state):
 MAX_ABS_INPUT = 1e15
 
 
-class BaseEnergyEstimator(DensityMixin, BaseEstimator):
+class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of adesk's energy-based density estimators.
 
     ``fit`` validates the parameters and the data, standardizes the data (the energy network and
@@ -461,18 +462,23 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------ subclass interface
+    @abstractmethod
     def _build_modules(self, data):
-        """Build the estimator-specific modules (the energy already exists)."""
-        raise NotImplementedError
+        """Build the estimator-specific modules from standardized training data (the energy
+        network already exists as ``energy_model_``)."""
 
+    @abstractmethod
     def _build_optimizers(self):
-        raise NotImplementedError
+        """Create ``self._optimizers`` (the energy's optimizer first)."""
 
+    @abstractmethod
     def _modules_to_train(self):
-        raise NotImplementedError
+        """The ``torch.nn.Module`` objects switched between train and eval mode."""
 
+    @abstractmethod
     def _training_step(self, data, iteration):
-        raise NotImplementedError
+        """One optimisation step on standardized ``data``; returns a dict of floats."""
 
+    @abstractmethod
     def _draw_standardized(self, n_samples, generator):
-        raise NotImplementedError
+        """``n_samples`` draws from the fitted sampler, in standardized coordinates."""
