@@ -176,6 +176,16 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     feature_names_in_ : ndarray of str
         Only when ``X`` has feature names.
 
+    Notes
+    -----
+    ``sample`` starts chains from the replay buffer when there is one (the persistent chain
+    states are part of the fitted model), otherwise from ``q_0``, and runs the learned leapfrog
+    steps (with the Metropolis test when ``metropolis=True``). With ``initial="data"`` the
+    stored training points and the buffer travel with the pickled estimator.
+
+    ``log_partition_`` never uses the sampler's own density: with a replay buffer or a
+    Metropolis test that density is not tractable. See :mod:`adesk.partition`.
+
     Examples
     --------
     >>> from adesk import ADEDensityEstimator
