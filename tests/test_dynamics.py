@@ -178,3 +178,23 @@ def test_metropolis_rejects_non_finite_proposals():
     assert torch.equal(state.position, x0)
     assert embedding.last_n_divergences == 64
     assert embedding.last_acceptance_rate == 0.0
+
+
+def test_expected_hamiltonian_after_metropolis_is_differentiable():
+    energy = _mlp_energy(seed=5).float()
+    embedding = HMCEmbedding(2, n_steps=3, step_size=0.5, metropolis=True)
+    x0, v0 = torch.randn(32, 2), torch.randn(32, 2)
+    state, _ = embedding(energy, x0, v0, generator=torch.Generator().manual_seed(0))
+    expected = embedding.last_expected_hamiltonian
+    assert expected.shape == (32,)
+    # Between the start and the proposal's Hamiltonian, weighted by min(1, exp(H_0 - H_T)).
+    with torch.no_grad():
+        no_mh = HMCEmbedding(2, n_steps=3, step_size=0.5)
+        proposal, _ = no_mh(energy, x0, v0, create_graph=False)
+        h0 = energy(x0) + 0.5 * v0.pow(2).sum(-1)
+        h1 = proposal.energy + 0.5 * proposal.momentum.pow(2).sum(-1)
+        alpha = torch.clamp(torch.exp(h0 - h1), max=1.0)
+    torch.testing.assert_close(expected.detach(), alpha * h1 + (1 - alpha) * h0)
+    expected.mean().backward()
+    assert torch.isfinite(embedding.log_step_size.grad).all()
+    assert embedding.log_step_size.grad.abs().sum() > 0

@@ -90,6 +90,7 @@ class HMCEmbedding(nn.Module):
         self.metropolis = bool(metropolis)
         self.last_acceptance_rate = float("nan")
         self.last_n_divergences = 0
+        self.last_expected_hamiltonian = None
         if position_bounds is None:
             self.lower_bound = self.upper_bound = None
         else:
@@ -182,6 +183,17 @@ class HMCEmbedding(nn.Module):
             accept = torch.log(uniform) < log_ratio
             self.last_acceptance_rate = float(accept.float().mean())
             self.last_n_divergences = int((~torch.isfinite(self.hamiltonian(end))).sum())
+        # Expected Hamiltonian after the test, differentiable through the acceptance
+        # probability: a step-size objective built on it pays for the proposals it gets
+        # rejected, which the sampled (stop-gradient) acceptance alone does not.
+        start_h, end_h = self.hamiltonian(start), self.hamiltonian(end)
+        finite = torch.isfinite(end_h)
+        safe_end_h = torch.where(finite, end_h, start_h)
+        probability = torch.where(
+            finite, torch.exp(torch.clamp(start_h - safe_end_h, max=0.0)), 0.0 * start_h
+        )
+        expected = probability * safe_end_h + (1 - probability) * start_h
+        self.last_expected_hamiltonian = expected if expected.requires_grad else None
         keep = accept[:, None]
         return PhaseState(
             torch.where(keep, end.position, start.position),

@@ -448,7 +448,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     def _sampler_objective(self, state, log_q):
         """``E_q[E(x_T) + lambda/2 |v_T|^2]`` and the entropy estimate ``H(q_T) = H(q_0)``."""
-        hamiltonian = state.energy + 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
+        if self.metropolis and self.sampler_.last_expected_hamiltonian is not None:
+            hamiltonian = self.sampler_.last_expected_hamiltonian
+            # Consumed here; a graph-carrying tensor must not stay on the module (pickling).
+            self.sampler_.last_expected_hamiltonian = None
+        else:
+            hamiltonian = self.sampler_.hamiltonian(state)
         if log_q is None:  # fixed (replay) q_0: its entropy does not depend on any parameter
             return hamiltonian.mean(), torch.zeros((), dtype=hamiltonian.dtype)
         return hamiltonian.mean(), self.initial_.entropy(log_q)
