@@ -5,7 +5,8 @@ import math
 import torch
 from torch import nn
 
-from ._common import LOG_2PI, isotropic_momentum_log_prob, standard_normal
+from .._kde import gaussian_kde_log_prob
+from ._common import isotropic_momentum_log_prob, standard_normal
 
 
 class EmpiricalInitial(nn.Module):
@@ -57,27 +58,10 @@ class EmpiricalInitial(nn.Module):
         )
         return position, momentum, self.log_prob(position, momentum)
 
-    def log_prob(self, position, momentum, chunk_size=4096):
-        """Exact ``log q_0(x, v)``: a log-sum-exp over the stored points, in chunks."""
-        d = position.shape[-1]
-        noise_std = torch.exp(self.log_noise_std)
+    def log_prob(self, position, momentum):
+        """Exact ``log q_0(x, v)``: a log-sum-exp over the stored points."""
         points = self.points.to(position.dtype)
-        pieces = []
-        for start in range(0, position.shape[0], chunk_size):
-            block = position[start : start + chunk_size]
-            # Expanded form rather than cdist: smooth at zero distance, so the gradient
-            # through a sample drawn next to its own centre stays finite.
-            sq_dist = (
-                block.pow(2).sum(-1, keepdim=True) + points.pow(2).sum(-1) - 2.0 * block @ points.T
-            ).clamp_min(0.0)
-            pieces.append(torch.logsumexp(-0.5 * sq_dist / noise_std**2, dim=1))
-        log_kernel_sum = torch.cat(pieces)
-        log_q_x = (
-            log_kernel_sum
-            - math.log(points.shape[0])
-            - d * torch.log(noise_std)
-            - 0.5 * d * LOG_2PI
-        )
+        log_q_x = gaussian_kde_log_prob(position, points, torch.exp(self.log_noise_std))
         return log_q_x + isotropic_momentum_log_prob(momentum, self.momentum_penalty)
 
     def entropy(self, log_q):

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-LOG_2PI = math.log(2 * math.pi)
+from .._kde import LOG_2PI, gaussian_kde_log_prob
 
 
 class DefensiveProposal:
@@ -48,19 +48,10 @@ class DefensiveProposal:
         pick = torch.rand(n_samples, generator=generator, device=device, dtype=dtype)
         return torch.where((pick < self.broad_weight)[:, None], broad, kde)
 
-    def log_prob(self, x, chunk_size=2048):
+    def log_prob(self, x):
         """Exact log-density at each row of ``x``."""
-        m, d = self.points.shape
-        pieces = []
-        for start in range(0, x.shape[0], chunk_size):
-            block = x[start : start + chunk_size]
-            sq_dist = (
-                block.pow(2).sum(-1, keepdim=True)
-                + self.points.pow(2).sum(-1)
-                - 2.0 * block @ self.points.T
-            ).clamp_min(0.0)
-            pieces.append(torch.logsumexp(-0.5 * sq_dist / self.bandwidth**2, dim=1))
-        log_kde = torch.cat(pieces) - math.log(m) - d * math.log(self.bandwidth) - 0.5 * d * LOG_2PI
+        d = self.points.shape[1]
+        log_kde = gaussian_kde_log_prob(x, self.points, self.bandwidth)
         log_broad = (
             -0.5 * x.pow(2).sum(-1) / self.broad_scale**2
             - d * math.log(self.broad_scale)
