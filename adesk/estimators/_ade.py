@@ -102,9 +102,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
     spectral_norm : bool, default=False
         Spectral normalization of every linear layer of the energy.
-    base_precision : float, default=0.01
+    base_precision : float, default=0.1
         Weight of a fixed quadratic ``|z|^2 / 2`` term in the energy (the base measure of
-        eq. 1): it makes ``exp(-E)`` integrable whatever the network does far from the data.
+        eq. 1): it makes ``exp(-E)`` integrable whatever the network does far from the data,
+        where no chain goes; inside the data's range the network absorbs it.
     alpha : float, default=0.0
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
@@ -255,7 +256,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         spectral_norm=False,
-        base_precision=0.01,
+        base_precision=0.1,
         alpha=0.0,
         batch_size=256,
         learning_rate_init=1e-3,
