@@ -3,12 +3,14 @@
 import io
 import pickle
 import re
+import warnings
 
 import joblib
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -319,3 +321,32 @@ def test_metropolis_acceptance_recorded(moons):
     est = fast_ade(max_iter=5).fit(moons)
     rates = est.history_["acceptance_rate"]
     assert len(rates) == 5 and all(0.0 <= r <= 1.0 for r in rates)
+
+
+def test_early_stopping_keeps_best_validation_model(moons):
+    est = fast_ade(
+        early_stopping=True,
+        validation_interval=2,
+        n_iter_no_change=2,
+        max_iter=40,
+        partition_resolution=64,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(moons)
+    scores = est.validation_scores_
+    assert len(scores) == est.n_iter_ // 2
+    assert est.best_iteration_ % 2 == 0
+    best = int(np.argmax(scores))
+    assert est.best_iteration_ == 2 * (best + 1)
+    # The returned model is the best one: re-scoring its validation split reproduces the best.
+    order = np.random.default_rng(0).permutation(len(moons))
+    X_val = moons[order[: int(round(0.1 * len(moons)))]]
+    assert est.score(X_val) == pytest.approx(max(scores), abs=1e-4)
+    if est.converged_:
+        assert est.n_iter_ < 40
+
+
+def test_early_stopping_validation_fraction_error():
+    with pytest.raises(ValueError, match="validation_fraction"):
+        fast_ade(early_stopping=True, validation_fraction=0.01).fit(np.zeros((10, 2)))

@@ -124,7 +124,16 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         ``None``: run ``max_iter`` iterations. A float: after training, the energy loss
         averaged over windows of ``validation_interval`` iterations must have varied by less
         than ``tol`` over the last ``n_iter_no_change`` windows, else a ConvergenceWarning.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score it (normalised, as
+        ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
+        checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
+        the best model seen. It guards against late runaways at the cost of one ``log Z``
+        estimate per check. Takes precedence over ``ema_decay``.
+    validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=10
+        Number of checks (windows of ``validation_interval`` iterations) without improvement
+        that ends training (early stopping) or over which the loss must be stable (``tol``).
     validation_interval : int, default=100
     warm_start : bool, default=False
         Reuse the fitted modules and optimizers when ``fit`` is called again.
@@ -170,6 +179,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     history_ : dict of list of float
         ``loss_energy``, ``loss_sampler``, ``energy_data``, ``energy_samples``,
         ``step_size`` (mean) per iteration.
+    validation_scores_ : list of float
+        Validation log-likelihood at every check (``early_stopping=True`` only).
+    best_iteration_ : int
+        Iteration of the returned model (``early_stopping=True`` only).
     n_divergences_ : int
         Proposals with a non-finite Hamiltonian during training; the Metropolis test rejects
         them (always 0 when ``metropolis=False``).
@@ -264,6 +277,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         max_iter=5000,
         ema_decay=None,
         tol=None,
+        early_stopping=False,
+        validation_fraction=0.1,
         n_iter_no_change=10,
         validation_interval=100,
         warm_start=False,
@@ -310,6 +325,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.max_iter = max_iter
         self.ema_decay = ema_decay
         self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.validation_interval = validation_interval
         self.warm_start = warm_start

@@ -24,6 +24,49 @@ from ..training import run_training
 from ._device import DTYPES, make_generator, resolve_device
 
 
+class _ValidationTracker:
+    """Early stopping on the held-out log-likelihood, normalised like ``score_samples``.
+
+    Every ``validation_interval`` iterations it estimates ``log Z`` (as after ``fit``), scores
+    the validation split, keeps a copy of the best model so far and asks the engine to stop
+    after ``n_iter_no_change`` checks without an improvement larger than ``tol`` (0 if None).
+    """
+
+    def __init__(self, estimator, X_val, X_bounds):
+        self.estimator = estimator
+        self.X_val = X_val
+        self.X_bounds = X_bounds
+        self.best_score = -np.inf
+        self.best_state = None
+        self.checks_without_gain = 0
+        self.stopped = False
+        estimator.validation_scores_ = []
+
+    def check(self, iteration):
+        est = self.estimator
+        est.eval()
+        try:
+            est._estimate_log_partition(self.X_bounds)
+            score = float(np.mean(-est.energy(self.X_val) - est.log_partition_))
+        finally:
+            est.train()
+        est.validation_scores_.append(score)
+        if np.isfinite(score) and score > self.best_score + (est.tol or 0.0):
+            self.best_score = score
+            self.best_state = est._snapshot()
+            est.best_iteration_ = iteration
+            self.checks_without_gain = 0
+        else:
+            self.checks_without_gain += 1
+            if self.checks_without_gain >= est.n_iter_no_change:
+                self.stopped = True
+                est._stop_training = True
+
+    def restore_best(self):
+        if self.best_state is not None:
+            self.estimator._restore(self.best_state)
+
+
 def check_random_state_subset(n_samples, max_size, random_state):
     """Indices of at most ``max_size`` rows, drawn without touching the global RNG."""
     if n_samples <= max_size:
@@ -57,6 +100,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "validation_interval": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
@@ -91,12 +136,29 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_X(X, reset=True)
         resume = self.warm_start and hasattr(self, "energy_model_")
         self._setup_torch(resume)
+        X_fit, X_val = self._split_validation(X)
         if not resume:
-            self._initialise_state(X)
-        data = self._to_standardized_tensor(X)
-        self._train(data, self.max_iter, schedule=self.learning_rate_schedule)
+            self._initialise_state(X_fit)
+        data = self._to_standardized_tensor(X_fit)
+        self._train(
+            data, self.max_iter, schedule=self.learning_rate_schedule, validation=(X_val, X)
+        )
         self._finalise(X)
         return self
+
+    def _split_validation(self, X):
+        """Hold out ``validation_fraction`` of ``X`` when ``early_stopping`` is on."""
+        if not self.early_stopping:
+            return X, None
+        n_val = int(round(self.validation_fraction * X.shape[0]))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(
+                f"early_stopping needs 1 <= validation_fraction * n_samples < n_samples; got "
+                f"validation_fraction={self.validation_fraction} with n_samples={X.shape[0]}."
+            )
+        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else None
+        order = np.random.default_rng(seed).permutation(X.shape[0])
+        return X[order[n_val:]], X[order[:n_val]]
 
     def partial_fit(self, X, y=None):
         """Continue training for one pass over ``X`` (``ceil(n / batch_size)`` iterations).
@@ -210,15 +272,17 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         progress = (offset - 1) / (n_iter - 1)
         return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
-    def _train(self, data, n_iter, schedule):
+    def _train(self, data, n_iter, schedule, validation=(None, None)):
         self._training_data = data
+        X_val, X_bounds = validation
+        tracker = _ValidationTracker(self, X_val, X_bounds) if X_val is not None else None
         base_rates = [
             [group["initial_lr"] for group in opt.param_groups] for opt in self._optimizers
         ]
         start = self.n_iter_
 
         averaged = None
-        if self.ema_decay is not None:
+        if self.ema_decay is not None and tracker is None:
             averaged = [p.detach().clone() for p in self.energy_model_.parameters()]
 
         def step(iteration):
@@ -227,6 +291,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 for group, rate in zip(optimizer.param_groups, rates):
                     group["lr"] = rate * factor
             logs = self._training_step(data, iteration)
+            if tracker is not None and (iteration - start) % self.validation_interval == 0:
+                tracker.check(iteration)
             if averaged is not None:
                 with torch.no_grad():
                     for mean, p in zip(averaged, self.energy_model_.parameters()):
@@ -247,7 +313,18 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     p.copy_(mean)
         self.n_iter_ = start + n_done
         self.loss_curve_ = list(self.history_.get("loss_energy", []))
-        self.converged_ = self._check_convergence()
+        if tracker is not None:
+            tracker.restore_best()
+            self.converged_ = tracker.stopped
+            if not tracker.stopped:
+                warnings.warn(
+                    f"{type(self).__name__}: the validation log-likelihood was still improving "
+                    f"at max_iter={self.max_iter}; increase max_iter.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+        else:
+            self.converged_ = self._check_convergence()
 
     def _check_convergence(self):
         """``tol=None`` means "run ``max_iter`` iterations with the schedule": converged.
@@ -460,6 +537,25 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+    def _snapshot(self):
+        """Copies of every module's state (and of the replay buffer, if any)."""
+        state = {
+            name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            for name, module in self._named_modules().items()
+        }
+        buffer = getattr(self, "replay_buffer_", None)
+        state["__buffer__"] = None if buffer is None else buffer.clone()
+        return state
+
+    def _restore(self, state):
+        for name, module in self._named_modules().items():
+            module.load_state_dict(state[name])
+        if state["__buffer__"] is not None:
+            self.replay_buffer_ = state["__buffer__"]
+
+    def _named_modules(self):
+        return {f"module_{i}": module for i, module in enumerate(self._modules_to_train())}
 
     # ------------------------------------------------ subclass interface
     @abstractmethod
