@@ -526,6 +526,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             sample_term = torch.zeros((), dtype=batch.dtype, device=batch.device)
             samples_energy = state.energy.detach()
         else:
+            # Truncated gradient (eq. 38): E at x_T as a constant point. The cached
+            # state.energy cannot serve, because its graph also runs back through x_T's
+            # trajectory; one more forward pass on the batch is the price.
             samples_energy = self.energy_model_(state.position.detach())
             sample_term = samples_energy.mean()
 
