@@ -1,6 +1,5 @@
 """Multi-layer perceptron energy."""
 
-import torch
 from torch import nn
 
 ACTIVATIONS = {
@@ -14,7 +13,10 @@ ACTIVATIONS = {
 
 
 class MLPEnergy(nn.Module):
-    """Energy ``E(x) = MLP(z) + base_precision * |z|^2 / 2`` on standardized inputs ``z``.
+    """Energy ``E(x) = MLP(x) + base_precision * |x|^2 / 2``.
+
+    The estimators feed it standardized inputs (``(x - mean_) / scale_``), so the quadratic
+    term is isotropic in units of the data's spread.
 
     Parameters
     ----------
@@ -31,9 +33,6 @@ class MLPEnergy(nn.Module):
         Weight of a fixed isotropic quadratic term. It plays the role of the base measure ``p0``
         of the paper's eq. (1): with a positive value ``exp(-E)`` is integrable whatever the
         network does far from the data, because an MLP grows at most linearly.
-    shift, scale : array-like of shape (n_features,), optional
-        Affine standardization ``z = (x - shift) / scale`` applied before the network, stored as
-        buffers so the module maps raw inputs to energies.
 
     Examples
     --------
@@ -50,8 +49,6 @@ class MLPEnergy(nn.Module):
         activation="silu",
         spectral_norm=False,
         base_precision=0.0,
-        shift=None,
-        scale=None,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -69,14 +66,9 @@ class MLPEnergy(nn.Module):
                 layers.append(ACTIVATIONS[activation]())
         self.network = nn.Sequential(*layers)
         self.base_precision = float(base_precision)
-        shift = torch.zeros(n_features) if shift is None else torch.as_tensor(shift)
-        scale = torch.ones(n_features) if scale is None else torch.as_tensor(scale)
-        self.register_buffer("shift", shift.detach().clone().float())
-        self.register_buffer("scale", scale.detach().clone().float())
 
     def forward(self, x):
-        z = (x - self.shift) / self.scale
-        energy = self.network(z).squeeze(-1)
+        energy = self.network(x).squeeze(-1)
         if self.base_precision > 0:
-            energy = energy + 0.5 * self.base_precision * z.pow(2).sum(-1)
+            energy = energy + 0.5 * self.base_precision * x.pow(2).sum(-1)
         return energy

@@ -273,7 +273,6 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def _train(self, data, n_iter, schedule, validation=(None, None)):
-        self._training_data = data
         X_val, X_bounds = validation
         tracker = _ValidationTracker(self, X_val, X_bounds) if X_val is not None else None
         base_rates = [
@@ -304,7 +303,6 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             n_done = run_training(self, step, n_iter, start_iteration=start)
         finally:
             self.eval()
-            del self._training_data
         if averaged is not None and n_done > 0:
             # The returned energy is the exponential moving average of the iterates: it averages
             # out the minibatch and chain noise of the last ~1 / (1 - ema_decay) updates.

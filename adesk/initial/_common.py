@@ -4,7 +4,7 @@ import math
 
 import torch
 
-LOG_2PI = math.log(2 * math.pi)
+from .._kde import LOG_2PI
 
 
 def standard_normal(shape, generator, like):
