@@ -15,8 +15,12 @@ from adesk.benchmarks._quick import tuned_gaussian_mixture
 from adesk.datasets import make_toy
 from adesk.metrics import mmd2
 
-# name -> (max_iter, largest accepted shortfall in nats/sample against the tuned GMM)
-BUDGETS = {"moons": (3000, 0.25), "pinwheel": (3000, 0.30)}
+# name -> (max_iter, largest accepted shortfall in nats/sample against the tuned GMM).
+# Measured shortfalls at 3,000 iterations with the defaults (gradient_penalty=0.01): moons
+# 0.125, pinwheel 0.231, Ring 0.413; the seed-to-seed spread measured on moons and pinwheel is
+# about 0.05 nats, so each bound leaves two to three spreads of room. The target of
+# 0.15 nats is not reached on Ring or pinwheel (see benchmarks/README.md).
+BUDGETS = {"moons": (3000, 0.25), "pinwheel": (3000, 0.35), "Ring": (3000, 0.6)}
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
