@@ -44,12 +44,12 @@ class _ValidationTracker:
 
     def check(self, iteration):
         est = self.estimator
-        est.eval()
+        est._set_training_mode(False)
         try:
             est._estimate_log_partition(self.X_bounds)
             score = float(np.mean(-est.energy(self.X_val) - est.log_partition_))
         finally:
-            est.train()
+            est._set_training_mode(True)
         est.validation_scores_.append(score)
         if np.isfinite(score) and score > self.best_score + (est.tol or 0.0):
             self.best_score = score
@@ -298,11 +298,11 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                         mean.lerp_(p, 1.0 - self.ema_decay)
             return logs
 
-        self.train()
+        self._set_training_mode(True)
         try:
             n_done = run_training(self, step, n_iter, start_iteration=start)
         finally:
-            self.eval()
+            self._set_training_mode(False)
         if averaged is not None and n_done > 0:
             # The returned energy is the exponential moving average of the iterates: it averages
             # out the minibatch and chain noise of the last ~1 / (1 - ema_decay) updates.
@@ -349,13 +349,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         )
         return False
 
-    def train(self):
+    def _set_training_mode(self, training):
+        """Switch every trained module to train or eval mode."""
         for module in self._modules_to_train():
-            module.train()
-
-    def eval(self):
-        for module in self._modules_to_train():
-            module.eval()
+            module.train(training)
 
     def _finalise(self, X):
         self._estimate_log_partition(X)
@@ -497,15 +494,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return Z * self.scale_ + self.mean_
 
     def _sample_during_training(self, n_samples, random_state):
-        was_training = [m.training for m in self._modules_to_train()]
-        self.eval()
+        """:meth:`sample` from inside the training loop (callbacks), in eval mode."""
+        self._set_training_mode(False)
         try:
-            generator = make_generator(random_state, self._device)
-            Z = self._draw_standardized(n_samples, generator).detach()
+            return self.sample(n_samples, random_state)
         finally:
-            for module, flag in zip(self._modules_to_train(), was_training):
-                module.train(flag)
-        return Z.to(torch.float64).cpu().numpy() * self.scale_ + self.mean_
+            self._set_training_mode(True)
 
     # ------------------------------------------------- pickling / devices
     def __getstate__(self):
