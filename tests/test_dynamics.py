@@ -27,7 +27,7 @@ def test_embedding_preserves_volume(shape, clip):
         embedding.log_step_size.add_(0.1 * torch.randn_like(embedding.log_step_size))
 
     def flow(phase):
-        state, _ = embedding(energy, phase[:d][None], phase[d:][None], create_graph=True)
+        state = embedding(energy, phase[:d][None], phase[d:][None], create_graph=True).state
         return torch.cat([state.position[0], state.momentum[0]])
 
     generator = torch.Generator().manual_seed(1)
@@ -76,8 +76,8 @@ def test_reversible_under_momentum_flip(momentum_penalty):
     ).double()
     x0 = torch.randn(8, 2, dtype=torch.float64)
     v0 = torch.randn(8, 2, dtype=torch.float64)
-    forward, _ = embedding(energy, x0, v0, create_graph=False)
-    backward, _ = embedding(energy, forward.position, -forward.momentum, create_graph=False)
+    forward = embedding(energy, x0, v0, create_graph=False).state
+    backward = embedding(energy, forward.position, -forward.momentum, create_graph=False).state
     torch.testing.assert_close(backward.position, x0, atol=1e-10, rtol=0)
     torch.testing.assert_close(-backward.momentum, v0, atol=1e-10, rtol=0)
 
@@ -90,7 +90,7 @@ def test_energy_conservation_on_quadratic_energy():
 
     def max_hamiltonian_error(step_size, n_steps):
         embedding = HMCEmbedding(2, n_steps=n_steps, step_size=step_size).double()
-        state, _ = embedding(energy, x0, v0, create_graph=False)
+        state = embedding(energy, x0, v0, create_graph=False).state
         h0 = energy(x0) + 0.5 * v0.pow(2).sum(-1)
         h1 = state.energy + 0.5 * state.momentum.pow(2).sum(-1)
         return (h1 - h0).abs().max().item()
@@ -111,7 +111,7 @@ def test_harmonic_oscillator_matches_analytic_solution():
     v0 = torch.tensor([[0.0]], dtype=torch.float64)
     step, n = 0.01, 157  # t = 1.57 ~ pi / 2
     embedding = HMCEmbedding(1, n_steps=n, step_size=step).double()
-    state, _ = embedding(energy, x0, v0, create_graph=False)
+    state = embedding(energy, x0, v0, create_graph=False).state
     t = step * n
     assert abs(state.position.item() - math.cos(t)) < 1e-4
     assert abs(state.momentum.item() + math.sin(t)) < 1e-4
@@ -122,7 +122,7 @@ def test_step_sizes_positive_and_learnable():
     assert embedding.step_sizes().shape == (5, 3)
     assert torch.all(embedding.step_sizes() > 0)
     energy = _mlp_energy(d=3).float()
-    state, _ = embedding(energy, torch.randn(4, 3), torch.randn(4, 3))
+    state = embedding(energy, torch.randn(4, 3), torch.randn(4, 3)).state
     state.energy.mean().backward()
     assert embedding.log_step_size.grad is not None
     assert torch.isfinite(embedding.log_step_size.grad).all()
@@ -134,7 +134,7 @@ def test_clamping_keeps_positions_in_box():
     energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
     bounds = (torch.full((2,), -0.5), torch.full((2,), 0.5))
     embedding = HMCEmbedding(2, n_steps=5, step_size=0.5, position_bounds=bounds)
-    state, _ = embedding(energy, torch.zeros(50, 2), 3 * torch.randn(50, 2), create_graph=False)
+    state = embedding(energy, torch.zeros(50, 2), 3 * torch.randn(50, 2), create_graph=False).state
     assert state.position.abs().max() <= 0.5 + 1e-7
 
 
@@ -157,7 +157,7 @@ def test_metropolis_hmc_leaves_target_invariant():
     rates = []
     for _ in range(20):
         v = torch.randn(n, 2, generator=generator, dtype=torch.float64)
-        state, _ = embedding(energy, x, v, create_graph=False, generator=generator)
+        state = embedding(energy, x, v, create_graph=False, generator=generator).state
         x = state.position
         rates.append(embedding.last_acceptance_rate)
     # Standard errors of the mean and of the variance for n samples.
@@ -174,7 +174,7 @@ def test_metropolis_rejects_non_finite_proposals():
     embedding = HMCEmbedding(2, n_steps=1, step_size=1.0, metropolis=True)
     x0 = torch.zeros(64, 2)
     v0 = torch.tensor([[5.0, 0.0]]).repeat(64, 1)
-    state, _ = embedding(energy, x0, v0, create_graph=False)
+    state = embedding(energy, x0, v0, create_graph=False).state
     assert torch.equal(state.position, x0)
     assert embedding.last_n_divergences == 64
     assert embedding.last_acceptance_rate == 0.0
@@ -184,13 +184,12 @@ def test_expected_hamiltonian_after_metropolis_is_differentiable():
     energy = _mlp_energy(seed=5).float()
     embedding = HMCEmbedding(2, n_steps=3, step_size=0.5, metropolis=True)
     x0, v0 = torch.randn(32, 2), torch.randn(32, 2)
-    state, _ = embedding(energy, x0, v0, generator=torch.Generator().manual_seed(0))
-    expected = embedding.last_expected_hamiltonian
+    expected = embedding(energy, x0, v0, generator=torch.Generator().manual_seed(0)).hamiltonian
     assert expected.shape == (32,)
     # Between the start and the proposal's Hamiltonian, weighted by min(1, exp(H_0 - H_T)).
     with torch.no_grad():
         no_mh = HMCEmbedding(2, n_steps=3, step_size=0.5)
-        proposal, _ = no_mh(energy, x0, v0, create_graph=False)
+        proposal = no_mh(energy, x0, v0, create_graph=False).state
         h0 = energy(x0) + 0.5 * v0.pow(2).sum(-1)
         h1 = proposal.energy + 0.5 * proposal.momentum.pow(2).sum(-1)
         alpha = torch.clamp(torch.exp(h0 - h1), max=1.0)

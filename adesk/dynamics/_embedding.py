@@ -1,6 +1,7 @@
-"""T composed leapfrog layers with learnable step sizes: the HMC dynamics embedding (eq. 11)."""
+"""The shared machinery of dynamics embeddings and the HMC embedding (eq. 10-11, 16)."""
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -11,14 +12,173 @@ from ._state import PhaseState
 STEP_SIZE_SHAPES = ("scalar", "per_dimension", "per_step", "per_step_dimension")
 
 
-class HMCEmbedding(nn.Module):
+class EmbeddingOutput(NamedTuple):
+    """What a dynamics embedding returns.
+
+    The density of the output follows from the density of the input by
+    ``log q_T(output) = log q_0(x_0, v_0) - log_det_jacobian + log_noise_density``.
+
+    Attributes
+    ----------
+    state : PhaseState
+        Final position, momentum, and the energy and gradient cached at the position.
+    log_det_jacobian : torch.Tensor of shape (n,)
+        ``sum_t log|det J_t|`` of the deterministic maps (zero for leapfrog).
+    log_noise_density : torch.Tensor of shape (n,)
+        ``sum_t log q_t(xi_t)`` of the fresh noise drawn inside the embedding (stochastic
+        Langevin; zero for the deterministic embeddings).
+    hamiltonian : torch.Tensor of shape (n,)
+        The augmented model's energy at the output: ``E(x_T)`` plus the kinetic energy of every
+        momentum it carries. After a Metropolis test it is the *expected* value under the
+        acceptance probability, which stays differentiable in the sampler's parameters.
+    trajectory : list of torch.Tensor or None
+        Detached positions ``[x_0, ..., x_T]`` when asked for.
+    """
+
+    state: PhaseState
+    log_det_jacobian: torch.Tensor
+    log_noise_density: torch.Tensor
+    hamiltonian: torch.Tensor
+    trajectory: list | None
+
+
+class DynamicsEmbedding(nn.Module):
+    """Base class: ``n_steps`` layers sharing the energy, with learnable step sizes.
+
+    Subclasses implement :meth:`forward`. The base class stores the step sizes as logarithms
+    (positive by construction) in one of four shapes, the momentum penalty ``lambda`` of the
+    augmented model ``exp(-E(x) - lambda/2 |v|^2)``, the optional clamping box and the
+    diagnostics of the last call (``last_acceptance_rate``, ``last_n_divergences``).
+
+    Parameters
+    ----------
+    n_features : int
+    n_steps : int
+    step_size : float
+        Initial step size ``eta``.
+    step_size_shape : {"scalar", "per_dimension", "per_step", "per_step_dimension"}
+        One step size overall, per coordinate, per layer, or per layer and coordinate.
+    learn_step_size : bool
+        Whether the step sizes are parameters (otherwise buffers).
+    momentum_penalty : float
+        ``lambda``.
+    position_bounds : tuple of two tensors or None
+        Corners of a box that positions are clamped to after every step (not
+        volume-preserving; only samples leaving the box are affected and the bookkeeping
+        ignores it).
+    """
+
+    momentum_dim = None
+
+    def __init__(
+        self,
+        n_features,
+        n_steps,
+        step_size,
+        step_size_shape="scalar",
+        learn_step_size=True,
+        momentum_penalty=1.0,
+        position_bounds=None,
+    ):
+        super().__init__()
+        if step_size_shape not in STEP_SIZE_SHAPES:
+            raise ValueError(
+                f"step_size_shape must be one of {STEP_SIZE_SHAPES}; got {step_size_shape!r}."
+            )
+        rows = n_steps if step_size_shape.startswith("per_step") else 1
+        cols = n_features if step_size_shape.endswith("dimension") else 1
+        log_step_size = torch.full((rows, cols), math.log(step_size))
+        if learn_step_size:
+            self.log_step_size = nn.Parameter(log_step_size)
+        else:
+            self.register_buffer("log_step_size", log_step_size)
+        self.n_features = int(n_features)
+        self.n_steps = int(n_steps)
+        self.momentum_penalty = float(momentum_penalty)
+        self.last_acceptance_rate = float("nan")
+        self.last_n_divergences = 0
+        if position_bounds is None:
+            self.lower_bound = self.upper_bound = None
+        else:
+            self.register_buffer("lower_bound", torch.as_tensor(position_bounds[0]).float())
+            self.register_buffer("upper_bound", torch.as_tensor(position_bounds[1]).float())
+
+    def step_sizes(self):
+        """The ``(n_steps, n_features or 1)`` step sizes used by the layers, as a tensor."""
+        rows = torch.exp(self.log_step_size)
+        if rows.shape[0] == 1:
+            rows = rows.expand(self.n_steps, rows.shape[1])
+        return rows
+
+    def step_size_parameters(self):
+        """The parameters that set step sizes (learned even when ``q_0`` is a replay buffer)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def kinetic_energy(self, momentum):
+        """``lambda/2 |v|^2`` per row."""
+        return 0.5 * self.momentum_penalty * momentum.pow(2).sum(-1)
+
+    def hamiltonian(self, state):
+        """``E(x) + lambda/2 |v|^2`` per sample."""
+        return state.energy + self.kinetic_energy(state.momentum)
+
+    def _start(self, energy_fn, position, momentum, create_graph):
+        energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
+        return PhaseState(position, momentum, energy, energy_grad)
+
+    def _zeros(self, position):
+        return torch.zeros(position.shape[0], dtype=position.dtype, device=position.device)
+
+    def _clamp(self, energy_fn, state, create_graph):
+        if self.lower_bound is None:
+            return state
+        outside = (state.position < self.lower_bound) | (state.position > self.upper_bound)
+        if not bool(outside.any()):
+            return state
+        position = torch.maximum(torch.minimum(state.position, self.upper_bound), self.lower_bound)
+        energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
+        return PhaseState(position, state.momentum, energy, energy_grad)
+
+    def _trajectory_metropolis(self, start, end, log_det, generator):
+        """Accept ``end`` with probability ``min(1, exp(H_0 - H_T + log|det J|))``.
+
+        Returns the chosen state, the log-det of the chosen map (zero where rejected) and the
+        Hamiltonian expected under the acceptance probability. The accept/reject draw itself
+        carries no gradient (as in the paper's reference code); the expected Hamiltonian
+        does, so a step-size objective built on it pays for the proposals it gets rejected.
+        """
+        start_h, end_h = self.hamiltonian(start), self.hamiltonian(end)
+        finite = torch.isfinite(end_h) & torch.isfinite(log_det)
+        safe_end_h = torch.where(finite, end_h, start_h)
+        safe_log_det = torch.where(finite, log_det, torch.zeros_like(log_det))
+        log_ratio = start_h - safe_end_h + safe_log_det
+        with torch.no_grad():
+            uniform = torch.rand(
+                log_ratio.shape, generator=generator, device=log_ratio.device, dtype=log_ratio.dtype
+            )
+            # A non-finite proposal is a divergence: always rejected, never propagated.
+            accept = (torch.log(uniform) < log_ratio.detach()) & finite
+            self.last_acceptance_rate = float(accept.float().mean())
+            self.last_n_divergences = int((~finite).sum())
+        probability = torch.where(
+            finite, torch.exp(torch.clamp(log_ratio, max=0.0)), torch.zeros_like(log_ratio)
+        )
+        expected = probability * safe_end_h + (1 - probability) * start_h
+        keep = accept[:, None]
+        chosen = PhaseState(
+            torch.where(keep, end.position, start.position),
+            torch.where(keep, end.momentum, start.momentum),
+            torch.where(accept, end.energy, start.energy),
+            torch.where(keep, end.energy_grad, start.energy_grad),
+        )
+        return chosen, torch.where(accept, safe_log_det, torch.zeros_like(log_det)), expected
+
+
+class HMCEmbedding(DynamicsEmbedding):
     """Compose ``n_steps`` leapfrog layers that share the energy and learn their step sizes.
 
-    The step sizes are stored as logarithms, so they stay positive by construction. Because
-    every leapfrog layer preserves volume, the density of the output equals the density of the
-    input (Theorem 4, eq. 16): ``log q_T(x_T, v_T) = log q_0(x_0, v_0)``. Optional clamping of
-    positions to a box (the paper's "clip samples in HMC") is *not* volume-preserving; it only
-    acts on samples that leave the box, and the bookkeeping ignores it.
+    Every leapfrog layer preserves volume, so the density of the output equals the density of
+    the input (Theorem 4, eq. 16): ``log q_T(x_T, v_T) = log q_0(x_0, v_0)``.
 
     Parameters
     ----------
@@ -43,9 +203,9 @@ class HMCEmbedding(nn.Module):
         the start otherwise, which makes the layer stack an exact HMC transition that leaves
         ``exp(-E(x) - lambda/2 |v|^2)`` invariant. The acceptance is computed without gradient
         (as in the paper's reference code). The accept/reject step is a random choice between
-        two volume-preserving maps, so the output density is no longer ``q_0`` at the
-        pre-image: ``log_det_jacobian`` stays zero but the importance weights and entropy of
-        the embedded sampler become approximations for rejected samples.
+        two volume-preserving maps, so ``log_det_jacobian`` stays zero, but the output density
+        is no longer ``q_0`` at the pre-image: the importance weights and entropy of the
+        embedded sampler become approximations for rejected samples.
 
     Examples
     --------
@@ -53,8 +213,8 @@ class HMCEmbedding(nn.Module):
     >>> from adesk.energies import GaussianEnergy
     >>> embedding = HMCEmbedding(2, n_steps=3, step_size=0.1)
     >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
-    >>> state, log_det = embedding(energy, torch.randn(4, 2), torch.randn(4, 2))
-    >>> state.position.shape, float(log_det.abs().max())
+    >>> out = embedding(energy, torch.randn(4, 2), torch.randn(4, 2))
+    >>> out.state.position.shape, float(out.log_det_jacobian.abs().max())
     (torch.Size([4, 2]), 0.0)
     """
 
@@ -71,38 +231,19 @@ class HMCEmbedding(nn.Module):
         position_bounds=None,
         metropolis=False,
     ):
-        super().__init__()
-        if step_size_shape not in STEP_SIZE_SHAPES:
-            raise ValueError(
-                f"step_size_shape must be one of {STEP_SIZE_SHAPES}; got {step_size_shape!r}."
-            )
-        rows = n_steps if step_size_shape.startswith("per_step") else 1
-        cols = n_features if step_size_shape.endswith("dimension") else 1
-        log_step_size = torch.full((rows, cols), math.log(step_size))
-        if learn_step_size:
-            self.log_step_size = nn.Parameter(log_step_size)
-        else:
-            self.register_buffer("log_step_size", log_step_size)
-        self.n_steps = int(n_steps)
-        self.momentum_penalty = float(momentum_penalty)
+        super().__init__(
+            n_features,
+            n_steps,
+            step_size,
+            step_size_shape=step_size_shape,
+            learn_step_size=learn_step_size,
+            momentum_penalty=momentum_penalty,
+            position_bounds=position_bounds,
+        )
+        self.momentum_dim = int(n_features)
         self.gradient_clip = gradient_clip
         self.momentum_clip = momentum_clip
         self.metropolis = bool(metropolis)
-        self.last_acceptance_rate = float("nan")
-        self.last_n_divergences = 0
-        self.last_expected_hamiltonian = None
-        if position_bounds is None:
-            self.lower_bound = self.upper_bound = None
-        else:
-            self.register_buffer("lower_bound", torch.as_tensor(position_bounds[0]).float())
-            self.register_buffer("upper_bound", torch.as_tensor(position_bounds[1]).float())
-
-    def step_sizes(self):
-        """The ``(n_steps, n_features or 1)`` step sizes used by the layers, as a tensor."""
-        rows = torch.exp(self.log_step_size)
-        if rows.shape[0] == 1:
-            rows = rows.expand(self.n_steps, rows.shape[1])
-        return rows
 
     def forward(
         self,
@@ -112,6 +253,7 @@ class HMCEmbedding(nn.Module):
         create_graph=True,
         return_trajectory=False,
         generator=None,
+        track_density=True,
     ):
         """Run the ``n_steps`` layers from ``(position, momentum)``.
 
@@ -124,27 +266,22 @@ class HMCEmbedding(nn.Module):
             Keep the graph so that losses can be differentiated through the trajectory (to
             learn the sampler and for BPTT); ``False`` for plain sampling.
         return_trajectory : bool, default=False
-            Also return the list of positions ``[x_0, ..., x_T]`` (detached).
+            Also return the positions ``[x_0, ..., x_T]`` (detached).
         generator : torch.Generator, optional
             Source of the uniform draws of the Metropolis test.
-        generator : torch.Generator, optional
-            Source of the uniform draws of the Metropolis test.
+        track_density : bool, default=True
+            Compute ``log_det_jacobian`` where it costs extra work (the deterministic Langevin
+            embedding); ``False`` returns zeros there, for plain sampling.
 
         Returns
         -------
-        state : PhaseState
-            The final state ``(x_T, v_T)`` with the energy and gradient at ``x_T``.
-        log_det_jacobian : torch.Tensor of shape (n,)
-            ``sum_t log|det J_t|`` (zero for leapfrog).
-        trajectory : list of torch.Tensor
-            Only when ``return_trajectory`` is true.
+        EmbeddingOutput
         """
-        energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
-        state = PhaseState(position, momentum, energy, energy_grad)
+        state = self._start(energy_fn, position, momentum, create_graph)
         initial_state = state
-        log_det = torch.zeros(position.shape[0], dtype=position.dtype, device=position.device)
+        log_det = self._zeros(position)
         step_sizes = self.step_sizes().to(position.dtype)
-        trajectory = [position.detach()]
+        trajectory = [position.detach()] if return_trajectory else None
         for t in range(self.n_steps):
             state, step_log_det = leapfrog_step(
                 energy_fn,
@@ -156,56 +293,15 @@ class HMCEmbedding(nn.Module):
                 create_graph=create_graph,
             )
             log_det = log_det + step_log_det
-            if self.lower_bound is not None:
-                state = self._clamp(energy_fn, state, create_graph)
-            trajectory.append(state.position.detach())
+            state = self._clamp(energy_fn, state, create_graph)
+            if trajectory is not None:
+                trajectory.append(state.position.detach())
         if self.metropolis:
-            state = self._metropolis(initial_state, state, generator)
-            trajectory[-1] = state.position.detach()
-        if return_trajectory:
-            return state, log_det, trajectory
-        return state, log_det
-
-    def hamiltonian(self, state):
-        """``E(x) + lambda/2 |v|^2`` per sample."""
-        return state.energy + 0.5 * self.momentum_penalty * state.momentum.pow(2).sum(-1)
-
-    def _metropolis(self, start, end, generator):
-        with torch.no_grad():
-            log_ratio = self.hamiltonian(start) - self.hamiltonian(end)
-            # A non-finite proposal is a divergence: reject it, never accept it.
-            log_ratio = torch.where(
-                torch.isfinite(log_ratio), log_ratio, torch.full_like(log_ratio, -torch.inf)
+            state, log_det, hamiltonian = self._trajectory_metropolis(
+                initial_state, state, log_det, generator
             )
-            uniform = torch.rand(
-                log_ratio.shape, generator=generator, device=log_ratio.device, dtype=log_ratio.dtype
-            )
-            accept = torch.log(uniform) < log_ratio
-            self.last_acceptance_rate = float(accept.float().mean())
-            self.last_n_divergences = int((~torch.isfinite(self.hamiltonian(end))).sum())
-        # Expected Hamiltonian after the test, differentiable through the acceptance
-        # probability: a step-size objective built on it pays for the proposals it gets
-        # rejected, which the sampled (stop-gradient) acceptance alone does not.
-        start_h, end_h = self.hamiltonian(start), self.hamiltonian(end)
-        finite = torch.isfinite(end_h)
-        safe_end_h = torch.where(finite, end_h, start_h)
-        probability = torch.where(
-            finite, torch.exp(torch.clamp(start_h - safe_end_h, max=0.0)), 0.0 * start_h
-        )
-        expected = probability * safe_end_h + (1 - probability) * start_h
-        self.last_expected_hamiltonian = expected if expected.requires_grad else None
-        keep = accept[:, None]
-        return PhaseState(
-            torch.where(keep, end.position, start.position),
-            torch.where(keep, end.momentum, start.momentum),
-            torch.where(accept, end.energy, start.energy),
-            torch.where(keep, end.energy_grad, start.energy_grad),
-        )
-
-    def _clamp(self, energy_fn, state, create_graph):
-        outside = (state.position < self.lower_bound) | (state.position > self.upper_bound)
-        if not bool(outside.any()):
-            return state
-        position = torch.maximum(torch.minimum(state.position, self.upper_bound), self.lower_bound)
-        energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
-        return PhaseState(position, state.momentum, energy, energy_grad)
+            if trajectory is not None:
+                trajectory[-1] = state.position.detach()
+        else:
+            hamiltonian = self.hamiltonian(state)
+        return EmbeddingOutput(state, log_det, self._zeros(position), hamiltonian, trajectory)

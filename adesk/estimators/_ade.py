@@ -6,10 +6,30 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..dynamics import HMCEmbedding
+from ..dynamics import (
+    DeterministicLangevinEmbedding,
+    GeneralizedHMCEmbedding,
+    HMCEmbedding,
+    LangevinEmbedding,
+)
 from ..dynamics._embedding import STEP_SIZE_SHAPES
-from ..initial import EmpiricalInitial, GaussianInitial
+from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
+from ..dynamics._langevin import LOGDET_METHODS
+from ..initial import EmpiricalInitial, FlowInitial, GaussianInitial, LatentInitial
 from ._base import BaseEnergyEstimator
+
+
+SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
+INITIALS = ("data", "gaussian", "flow", "latent")
+#: Largest dimension for which ``logdet="auto"`` computes exact Hessian log-determinants.
+EXACT_LOGDET_MAX_FEATURES = 16
+
+
+def _as_sizes(sizes, name):
+    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+        raise ValueError(f"{name} must be a tuple of positive integers; got {sizes!r}.")
+    return tuple(int(s) for s in sizes)
 
 
 class ADEDensityEstimator(BaseEnergyEstimator):
@@ -216,8 +236,19 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     _parameter_constraints = {
         **BaseEnergyEstimator._parameter_constraints,
-        "sampler": [StrOptions({"hmc"})],
-        "initial": [StrOptions({"data", "gaussian"})],
+        "sampler": [StrOptions(set(SAMPLERS))],
+        "initial": [StrOptions(set(INITIALS))],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "sampler_hidden_layer_sizes": ["array-like"],
+        "ghmc_scale": [StrOptions(set(GHMC_SCALES))],
+        "ghmc_momentum_map": [StrOptions(set(GHMC_MOMENTUM_MAPS))],
+        "ghmc_position_map": [StrOptions(set(GHMC_POSITION_MAPS))],
+        "logdet": [StrOptions({"auto", *LOGDET_METHODS})],
+        "logdet_terms": [Interval(Integral, 1, None, closed="left")],
+        "logdet_probes": [Interval(Integral, 1, None, closed="left")],
+        "flow": [StrOptions({"planar", "realnvp"})],
+        "n_flow_layers": [Interval(Integral, 1, None, closed="left")],
+        "initial_hidden_layer_sizes": ["array-like"],
         "n_steps": [Interval(Integral, 1, None, closed="left")],
         "step_size": [Interval(Real, 0, None, closed="neither")],
         "learn_step_size": ["boolean"],
@@ -235,7 +266,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         "initial_noise": [Interval(Real, 0, None, closed="neither")],
         "learn_initial_noise": ["boolean"],
         "max_initial_points": [Interval(Integral, 1, None, closed="left")],
-        "metropolis": ["boolean"],
+        "metropolis": [StrOptions({"auto"}), "boolean"],
         "replay_buffer_size": [Interval(Integral, 0, None, closed="left")],
         "reinit_probability": [Interval(Real, 0, 1, closed="both")],
         "reinit_scale": [Interval(Real, 0, None, closed="neither")],
@@ -246,6 +277,17 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         *,
         sampler="hmc",
         initial="data",
+        latent_dim=None,
+        sampler_hidden_layer_sizes=(32,),
+        ghmc_scale="learned",
+        ghmc_momentum_map="learned",
+        ghmc_position_map="learned",
+        logdet="auto",
+        logdet_terms=10,
+        logdet_probes=2,
+        flow="planar",
+        n_flow_layers=10,
+        initial_hidden_layer_sizes=(64, 64),
         n_steps=10,
         step_size=0.1,
         learn_step_size=True,
@@ -263,7 +305,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         initial_noise=0.1,
         learn_initial_noise=True,
         max_initial_points=2000,
-        metropolis=True,
+        metropolis="auto",
         replay_buffer_size=10000,
         reinit_probability=0.1,
         reinit_scale=2.0,
@@ -294,6 +336,17 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     ):
         self.sampler = sampler
         self.initial = initial
+        self.latent_dim = latent_dim
+        self.sampler_hidden_layer_sizes = sampler_hidden_layer_sizes
+        self.ghmc_scale = ghmc_scale
+        self.ghmc_momentum_map = ghmc_momentum_map
+        self.ghmc_position_map = ghmc_position_map
+        self.logdet = logdet
+        self.logdet_terms = logdet_terms
+        self.logdet_probes = logdet_probes
+        self.flow = flow
+        self.n_flow_layers = n_flow_layers
+        self.initial_hidden_layer_sizes = initial_hidden_layer_sizes
         self.n_steps = n_steps
         self.step_size = step_size
         self.learn_step_size = learn_step_size
@@ -341,44 +394,135 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.callbacks = callbacks
 
     # ------------------------------------------------------------ building
-    def _build_modules(self, data):
-        n_samples, n_features = data.shape
-        if self.initial == "data":
-            if n_samples > self.max_initial_points:
-                index = torch.randperm(n_samples, generator=self._cpu_generator())
-                points = data[index[: self.max_initial_points].to(data.device)]
-            else:
-                points = data
-            self.initial_ = EmpiricalInitial(
-                points,
-                self.initial_noise,
-                momentum_penalty=self.momentum_penalty,
-                learn_noise=self.learn_initial_noise,
+    def _validate_own_params(self):
+        super()._validate_own_params()
+        _as_sizes(self.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes")
+        _as_sizes(self.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
+        if self.metropolis is True and self.sampler == "deterministic_langevin":
+            raise ValueError(
+                "metropolis=True needs a stochastic or Hamiltonian sampler ('hmc', 'ghmc', "
+                "'langevin'); sampler='deterministic_langevin' is a deterministic map of the "
+                "position. Use metropolis='auto' or False."
             )
-        else:
-            self.initial_ = GaussianInitial(
-                torch.zeros(n_features),
-                torch.ones(n_features),
-                momentum_std=1.0 / math.sqrt(self.momentum_penalty),
+        if self.latent_dim is not None and self.sampler != "ghmc":
+            raise ValueError(
+                "latent_dim sets the momentum dimension of sampler='ghmc' only (the other "
+                f"samplers need a momentum of the data's dimension); got sampler={self.sampler!r}"
+                f" with latent_dim={self.latent_dim!r}."
             )
+
+    def _use_metropolis(self):
+        if self.metropolis == "auto":
+            return self.sampler != "deterministic_langevin"
+        return bool(self.metropolis)
+
+    def _build_sampler(self, data):
+        n_features = data.shape[1]
         bounds = None
         if self.sample_clip is not None:
             low = data.min(0).values.float().cpu()
             high = data.max(0).values.float().cpu()
             span = torch.clamp(high - low, min=1e-3)
             bounds = (low - self.sample_clip * span, high + self.sample_clip * span)
-        self.sampler_ = HMCEmbedding(
+        common = {
+            "n_steps": self.n_steps,
+            "step_size": self.step_size,
+            "step_size_shape": self.step_size_shape,
+            "learn_step_size": self.learn_step_size,
+            "momentum_penalty": self.momentum_penalty,
+            "position_bounds": bounds,
+        }
+        metropolis = self._use_metropolis()
+        if self.sampler == "hmc":
+            return HMCEmbedding(
+                n_features,
+                gradient_clip=self.gradient_clip,
+                momentum_clip=self.momentum_clip,
+                metropolis=metropolis,
+                **common,
+            )
+        if self.sampler == "ghmc":
+            latent_dim = n_features if self.latent_dim is None else self.latent_dim
+            if latent_dim != n_features and (
+                self.ghmc_momentum_map == "gradient" or self.ghmc_position_map == "identity"
+            ):
+                raise ValueError(
+                    "ghmc_momentum_map='gradient' and ghmc_position_map='identity' need "
+                    f"latent_dim equal to the number of features ({n_features}); got "
+                    f"latent_dim={latent_dim}."
+                )
+            return GeneralizedHMCEmbedding(
+                n_features,
+                latent_dim=latent_dim,
+                hidden_layer_sizes=_as_sizes(
+                    self.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes"
+                ),
+                scale=self.ghmc_scale,
+                momentum_map=self.ghmc_momentum_map,
+                position_map=self.ghmc_position_map,
+                gradient_clip=self.gradient_clip,
+                momentum_clip=self.momentum_clip,
+                metropolis=metropolis,
+                **common,
+            )
+        if self.sampler == "langevin":
+            return LangevinEmbedding(
+                n_features, gradient_clip=self.gradient_clip, metropolis=metropolis, **common
+            )
+        logdet = self.logdet
+        if logdet == "auto":
+            logdet = "exact" if n_features <= EXACT_LOGDET_MAX_FEATURES else "chebyshev"
+        return DeterministicLangevinEmbedding(
             n_features,
-            n_steps=self.n_steps,
-            step_size=self.step_size,
-            step_size_shape=self.step_size_shape,
-            learn_step_size=self.learn_step_size,
-            momentum_penalty=self.momentum_penalty,
-            gradient_clip=self.gradient_clip,
-            momentum_clip=self.momentum_clip,
-            position_bounds=bounds,
-            metropolis=self.metropolis,
+            logdet=logdet,
+            logdet_terms=self.logdet_terms,
+            logdet_probes=self.logdet_probes,
+            **common,
         )
+
+    def _build_initial(self, data, momentum_dim):
+        n_samples, n_features = data.shape
+        momentum_std = 1.0 / math.sqrt(self.momentum_penalty)
+        if self.initial == "data":
+            if n_samples > self.max_initial_points:
+                index = torch.randperm(n_samples, generator=self._cpu_generator())
+                points = data[index[: self.max_initial_points].to(data.device)]
+            else:
+                points = data
+            return EmpiricalInitial(
+                points,
+                self.initial_noise,
+                momentum_penalty=self.momentum_penalty,
+                learn_noise=self.learn_initial_noise,
+                momentum_dim=momentum_dim,
+            )
+        if self.initial == "gaussian":
+            return GaussianInitial(
+                torch.zeros(n_features),
+                torch.ones(n_features),
+                momentum_std=momentum_std,
+                momentum_dim=momentum_dim,
+            )
+        hidden = _as_sizes(self.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
+        if self.initial == "flow":
+            return FlowInitial(
+                n_features,
+                momentum_dim=momentum_dim,
+                flow=self.flow,
+                n_layers=self.n_flow_layers,
+                hidden_layer_sizes=hidden,
+                momentum_penalty=self.momentum_penalty,
+            )
+        return LatentInitial(
+            n_features,
+            latent_dim=momentum_dim,
+            hidden_layer_sizes=hidden,
+            momentum_penalty=self.momentum_penalty,
+        )
+
+    def _build_modules(self, data):
+        self.sampler_ = self._build_sampler(data)
+        self.initial_ = self._build_initial(data, self.sampler_.momentum_dim)
         self.initial_.to(device=self._device, dtype=self._dtype)
         self.sampler_.to(device=self._device, dtype=self._dtype)
         self.replay_buffer_ = None
@@ -388,12 +532,16 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             self.replay_buffer_ = position.detach()
 
     def _sampler_parameters(self):
-        return [
-            p
-            for module in (self.initial_, self.sampler_)
-            for p in module.parameters()
-            if p.requires_grad
-        ]
+        """Trainable parameters of the dual sampler.
+
+        With a replay buffer the chains do not start from ``q_0``, so only the dynamics'
+        parameters are trained (the noise of the nonparametric ``q_0`` then only shapes the
+        buffer's start and the data restarts).
+        """
+        modules = (
+            [self.sampler_] if self.replay_buffer_ is not None else [self.initial_, self.sampler_]
+        )
+        return [p for module in modules for p in module.parameters() if p.requires_grad]
 
     def _build_optimizers(self):
         energy_optimizer = torch.optim.Adam(
@@ -403,7 +551,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             weight_decay=self.alpha,
         )
         optimizers = [energy_optimizer]
-        sampler_params = self._sampler_parameters()
+        sampler_params = [
+            p
+            for module in (self.initial_, self.sampler_)
+            for p in module.parameters()
+            if p.requires_grad
+        ]
         if sampler_params:
             rate = self.sampler_learning_rate or self.learning_rate_init
             optimizers.append(torch.optim.Adam(sampler_params, lr=rate, betas=(0.5, 0.999)))
@@ -416,13 +569,16 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         return [self.energy_model_, self.initial_, self.sampler_]
 
     # ------------------------------------------------------------ training
-    def _run_sampler(self, n_samples, generator, create_graph, from_buffer=False, restart=True):
+    def _run_sampler(
+        self, n_samples, generator, create_graph, from_buffer=False, restart=True, track=True
+    ):
         """Draw ``(x_0, v_0)`` and run the embedding.
 
-        Returns the final state, ``log q_T`` and the buffer rows used (or ``None``). With
-        ``from_buffer``, ``x_0`` comes from the replay buffer of persistent chain states (with
-        ``restart``, a fraction ``reinit_probability`` restarts) and ``v_0`` is fresh; the
-        density of such an ``x_0`` is unknown, so ``log q_T`` is ``None``.
+        Returns the :class:`~adesk.dynamics.EmbeddingOutput`, ``log q_0(x_0, v_0)`` and the
+        buffer rows used (or ``None``). With ``from_buffer``, ``x_0`` comes from the replay
+        buffer of persistent chain states (with ``restart``, a fraction
+        ``reinit_probability`` restarts) and ``v_0`` is fresh; the density of such an ``x_0``
+        is unknown, so ``log q_0`` is ``None``.
         """
         if from_buffer:
             position, momentum, index = self._buffer_draw(n_samples, generator, restart)
@@ -430,14 +586,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         else:
             position, momentum, log_q0 = self.initial_.sample(n_samples, generator)
             index = None
-        state, log_det = self.sampler_(
+        output = self.sampler_(
             self.energy_model_,
             position,
             momentum,
             create_graph=create_graph,
             generator=generator,
+            track_density=track,
         )
-        return state, (None if log_q0 is None else log_q0 - log_det), index
+        return output, log_q0, index
 
     def _buffer_draw(self, n_samples, generator, restart=True):
         buffer = self.replay_buffer_
@@ -461,35 +618,35 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             position = torch.where(from_data[:, None], data_start.detach(), position)
             position = torch.where(from_broad[:, None], broad_start, position)
         momentum = torch.randn(
-            position.shape, generator=generator, device=device, dtype=dtype
+            (n_samples, self.sampler_.momentum_dim), generator=generator, device=device, dtype=dtype
         ) / math.sqrt(self.momentum_penalty)
         return position, momentum, index
 
-    def _sampler_objective(self, state, log_q):
-        """``E_q[E(x_T) + lambda/2 |v_T|^2]`` and the entropy estimate ``H(q_T) = H(q_0)``."""
-        if self.metropolis and self.sampler_.last_expected_hamiltonian is not None:
-            hamiltonian = self.sampler_.last_expected_hamiltonian
-            # Consumed here; a graph-carrying tensor must not stay on the module (pickling).
-            self.sampler_.last_expected_hamiltonian = None
-        else:
-            hamiltonian = self.sampler_.hamiltonian(state)
-        if log_q is None:  # fixed (replay) q_0: its entropy does not depend on any parameter
-            return hamiltonian.mean(), torch.zeros((), dtype=hamiltonian.dtype)
-        return hamiltonian.mean(), self.initial_.entropy(log_q)
+    def _sampler_objective(self, output, log_q0):
+        """``E_q[H(x_T, v_T)]`` and the entropy estimate ``H(q_T)``.
+
+        ``H(q_T) = H(q_0) + E[log|det J|] - E[sum_t log q_t(xi_t)]`` (Theorem 4). With a replay
+        buffer ``H(q_0)`` is unknown but does not depend on any trained parameter, so it is
+        left out.
+        """
+        hamiltonian = output.hamiltonian.mean()
+        change = (output.log_det_jacobian - output.log_noise_density).mean()
+        if log_q0 is None:
+            return hamiltonian, change
+        return hamiltonian, self.initial_.entropy(log_q0) + change
 
     def _training_step(self, data, iteration):
         energy_optimizer = self._optimizers[0]
         sampler_optimizer = self._optimizers[1] if len(self._optimizers) > 1 else None
         sampler_params = self._sampler_parameters()
         use_buffer = self.replay_buffer_ is not None
-        if use_buffer:
-            # The initial noise of the nonparametric q_0 only shapes the buffer's start.
-            sampler_params = [p for p in sampler_params if p is self.sampler_.log_step_size]
         needs_graph = self.gradient == "bptt" or bool(sampler_params)
 
         for _ in range(self.sampler_updates - 1 if sampler_params else 0):
-            state, log_q, _ = self._run_sampler(self.batch_size, self._generator, True, use_buffer)
-            hamiltonian, entropy = self._sampler_objective(state, log_q)
+            output, log_q0, _ = self._run_sampler(
+                self.batch_size, self._generator, True, use_buffer
+            )
+            hamiltonian, entropy = self._sampler_objective(output, log_q0)
             sampler_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(
                 hamiltonian - self.entropy_weight * entropy, inputs=sampler_params
@@ -500,21 +657,22 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
         )
         batch = data[index]
-        state, log_q, buffer_index = self._run_sampler(
+        output, log_q0, buffer_index = self._run_sampler(
             self.batch_size, self._generator, needs_graph, from_buffer=use_buffer
         )
+        state = output.state
         if use_buffer:
             self.replay_buffer_[buffer_index] = state.position.detach()
-        if self.metropolis:
+        if self.sampler_.metropolis:
             self.n_divergences_ += self.sampler_.last_n_divergences
-        hamiltonian, entropy = self._sampler_objective(state, log_q)
+        hamiltonian, entropy = self._sampler_objective(output, log_q0)
         energy_params = list(self.energy_model_.parameters())
 
         energy_optimizer.zero_grad(set_to_none=True)
         if sampler_optimizer is not None:
             sampler_optimizer.zero_grad(set_to_none=True)
         # One backward pass through the trajectory serves both players: the sampler descends
-        # H_q - w * H(q0); with BPTT the energy ascends the same H_q term.
+        # H_q - w * H(q_T); with BPTT the energy ascends the same objective.
         sampler_loss = hamiltonian - self.entropy_weight * entropy
         bptt = self.gradient == "bptt"
         if needs_graph:
@@ -546,7 +704,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             "energy_data": data_energy["mean"],
             "energy_samples": float(state.energy.detach().mean()),
             "step_size": float(self.sampler_.step_sizes().detach().mean()),
-            "acceptance_rate": self.sampler_.last_acceptance_rate if self.metropolis else 1.0,
+            "acceptance_rate": (
+                self.sampler_.last_acceptance_rate if self.sampler_.metropolis else 1.0
+            ),
         }
 
     def _data_energy_and_penalty(self, batch, samples_energy):
@@ -566,10 +726,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     # ------------------------------------------------------------ sampling
     def _draw_standardized(self, n_samples, generator):
         from_buffer = self.replay_buffer_ is not None
-        state, _, _ = self._run_sampler(
-            n_samples, generator, False, from_buffer=from_buffer, restart=False
+        output, _, _ = self._run_sampler(
+            n_samples, generator, False, from_buffer=from_buffer, restart=False, track=False
         )
-        return state.position
+        return output.state.position
 
     @property
     def step_size_(self):

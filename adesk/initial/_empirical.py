@@ -27,6 +27,8 @@ class EmpiricalInitial(nn.Module):
     momentum_penalty : float
         ``lambda``; the momentum law is fixed to the augmented model's ``N(0, I / lambda)``.
     learn_noise : bool, default=True
+    momentum_dim : int or None, default=None
+        Dimension of ``v``; ``None`` means ``d``.
 
     Examples
     --------
@@ -37,7 +39,9 @@ class EmpiricalInitial(nn.Module):
     (torch.Size([4, 2]), torch.Size([4]))
     """
 
-    def __init__(self, points, noise_std, momentum_penalty=1.0, learn_noise=True):
+    def __init__(
+        self, points, noise_std, momentum_penalty=1.0, learn_noise=True, momentum_dim=None
+    ):
         super().__init__()
         self.register_buffer("points", torch.as_tensor(points).detach().clone().float())
         log_noise = torch.tensor(math.log(noise_std))
@@ -46,6 +50,7 @@ class EmpiricalInitial(nn.Module):
         else:
             self.register_buffer("log_noise_std", log_noise)
         self.momentum_penalty = float(momentum_penalty)
+        self.momentum_dim = self.points.shape[1] if momentum_dim is None else int(momentum_dim)
 
     def sample(self, n_samples, generator):
         """Draw ``(x_0, v_0)`` (reparametrized in the noise scale) and ``log q_0(x_0, v_0)``."""
@@ -53,9 +58,9 @@ class EmpiricalInitial(nn.Module):
         index = torch.randint(m, (n_samples,), generator=generator, device=self.points.device)
         noise = standard_normal((n_samples, d), generator, self.points)
         position = self.points[index] + torch.exp(self.log_noise_std) * noise
-        momentum = standard_normal((n_samples, d), generator, self.points) / math.sqrt(
-            self.momentum_penalty
-        )
+        momentum = standard_normal(
+            (n_samples, self.momentum_dim), generator, self.points
+        ) / math.sqrt(self.momentum_penalty)
         return position, momentum, self.log_prob(position, momentum)
 
     def log_prob(self, position, momentum):

@@ -1,5 +1,7 @@
 """Learnable diagonal Gaussian initial distribution on ``(x, v)``."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -17,6 +19,9 @@ class GaussianInitial(nn.Module):
         Initial ``s_x`` (the estimator passes the data scale).
     momentum_std : float
         Initial ``s_v``; ``1 / sqrt(lambda)`` matches the augmented model's momentum law.
+    momentum_dim : int or None, default=None
+        Dimension of ``v`` (the latent momentum of the generalized HMC sampler may be smaller
+        than ``d``); ``None`` means ``d``.
 
     Examples
     --------
@@ -27,22 +32,21 @@ class GaussianInitial(nn.Module):
     (torch.Size([3, 2]), torch.Size([3, 2]), torch.Size([3]))
     """
 
-    def __init__(self, mean, std, momentum_std=1.0):
+    def __init__(self, mean, std, momentum_std=1.0, momentum_dim=None):
         super().__init__()
         mean = torch.as_tensor(mean).detach().clone().float()
         log_std = torch.log(torch.as_tensor(std)).detach().clone().float()
         self.position_mean = nn.Parameter(mean)
         self.position_log_std = nn.Parameter(log_std)
-        self.momentum_mean = nn.Parameter(torch.zeros_like(mean))
-        self.momentum_log_std = nn.Parameter(
-            torch.full_like(mean, float(torch.log(torch.tensor(momentum_std))))
-        )
+        l = mean.shape[0] if momentum_dim is None else int(momentum_dim)
+        self.momentum_mean = nn.Parameter(torch.zeros(l))
+        self.momentum_log_std = nn.Parameter(torch.full((l,), math.log(momentum_std)))
 
     def sample(self, n_samples, generator):
         """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``."""
-        d = self.position_mean.shape[0]
+        d, l = self.position_mean.shape[0], self.momentum_mean.shape[0]
         eps_x = standard_normal((n_samples, d), generator, self.position_mean)
-        eps_v = standard_normal((n_samples, d), generator, self.position_mean)
+        eps_v = standard_normal((n_samples, l), generator, self.position_mean)
         position = self.position_mean + torch.exp(self.position_log_std) * eps_x
         momentum = self.momentum_mean + torch.exp(self.momentum_log_std) * eps_v
         log_q = (
@@ -58,8 +62,8 @@ class GaussianInitial(nn.Module):
 
     def entropy(self, log_q=None):
         """Exact entropy ``H(q_0)`` (``log_q`` is accepted for a uniform interface)."""
-        d = self.position_mean.shape[0]
-        return self._log_std_sum() + d * (1.0 + LOG_2PI)
+        n_dims = self.position_mean.shape[0] + self.momentum_mean.shape[0]
+        return self._log_std_sum() + 0.5 * n_dims * (1.0 + LOG_2PI)
 
     def _log_std_sum(self):
         return self.position_log_std.sum() + self.momentum_log_std.sum()
