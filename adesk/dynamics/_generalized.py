@@ -86,34 +86,34 @@ class GeneralizedLeapfrog(nn.Module):
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
-        d, l = int(n_features), int(latent_dim)
-        if l != d and (momentum_map == "gradient" or position_map == "identity"):
+        d, k = int(n_features), int(latent_dim)
+        if k != d and (momentum_map == "gradient" or position_map == "identity"):
             raise ValueError(
                 "momentum_map='gradient' and position_map='identity' need latent_dim == "
-                f"n_features; got latent_dim={l} and n_features={d}."
+                f"n_features; got latent_dim={k} and n_features={d}."
             )
-        self.n_features, self.latent_dim = d, l
+        self.n_features, self.latent_dim = d, k
         self.scale, self.momentum_map, self.position_map = scale, momentum_map, position_map
         self.momentum_penalty = float(momentum_penalty)
         self.gradient_clip, self.momentum_clip = gradient_clip, momentum_clip
         hidden = tuple(int(h) for h in hidden_layer_sizes)
         if momentum_map == "learned" or position_map == "learned":
-            if l == d:
+            if k == d:
                 projection = torch.eye(d)
             else:
-                # Orthonormal rows: the latent momentum starts as a random l-dim subspace.
-                q, _ = torch.linalg.qr(torch.randn(d, l))
+                # Orthonormal rows: the latent momentum starts as a random k-dim subspace.
+                q, _ = torch.linalg.qr(torch.randn(d, k))
                 projection = q.T.contiguous()
             self.projection = nn.Parameter(projection)
         if momentum_map == "learned":
-            self.momentum_net = _small_mlp(2 * d, l, hidden)
+            self.momentum_net = _small_mlp(2 * d, k, hidden)
         if position_map == "learned":
-            self.position_net = _small_mlp(l, d, hidden)
+            self.position_net = _small_mlp(k, d, hidden)
         if scale == "learned":
-            self.momentum_scale_net = _small_mlp(2 * d, l, hidden)
-            self.position_scale_net = _small_mlp(l, d, hidden)
+            self.momentum_scale_net = _small_mlp(2 * d, k, hidden)
+            self.position_scale_net = _small_mlp(k, d, hidden)
         elif scale == "decay":
-            self.log_momentum_decay = nn.Parameter(torch.zeros(l))
+            self.log_momentum_decay = nn.Parameter(torch.zeros(k))
 
     def momentum_terms(self, position, energy_grad):
         """``(S_v, g_v)`` at a position, each of shape ``(n, l)``."""

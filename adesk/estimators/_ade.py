@@ -18,7 +18,6 @@ from ..dynamics._langevin import LOGDET_METHODS
 from ..initial import EmpiricalInitial, FlowInitial, GaussianInitial, LatentInitial
 from ._base import BaseEnergyEstimator
 
-
 SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
 INITIALS = ("data", "gaussian", "flow", "latent")
 #: Largest dimension for which ``logdet="auto"`` computes exact Hessian log-determinants.

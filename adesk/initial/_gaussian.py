@@ -38,15 +38,15 @@ class GaussianInitial(nn.Module):
         log_std = torch.log(torch.as_tensor(std)).detach().clone().float()
         self.position_mean = nn.Parameter(mean)
         self.position_log_std = nn.Parameter(log_std)
-        l = mean.shape[0] if momentum_dim is None else int(momentum_dim)
-        self.momentum_mean = nn.Parameter(torch.zeros(l))
-        self.momentum_log_std = nn.Parameter(torch.full((l,), math.log(momentum_std)))
+        n_momentum = mean.shape[0] if momentum_dim is None else int(momentum_dim)
+        self.momentum_mean = nn.Parameter(torch.zeros(n_momentum))
+        self.momentum_log_std = nn.Parameter(torch.full((n_momentum,), math.log(momentum_std)))
 
     def sample(self, n_samples, generator):
         """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``."""
-        d, l = self.position_mean.shape[0], self.momentum_mean.shape[0]
+        d, n_momentum = self.position_mean.shape[0], self.momentum_mean.shape[0]
         eps_x = standard_normal((n_samples, d), generator, self.position_mean)
-        eps_v = standard_normal((n_samples, l), generator, self.position_mean)
+        eps_v = standard_normal((n_samples, n_momentum), generator, self.position_mean)
         position = self.position_mean + torch.exp(self.position_log_std) * eps_x
         momentum = self.momentum_mean + torch.exp(self.momentum_log_std) * eps_v
         log_q = (
