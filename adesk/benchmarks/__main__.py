@@ -1,9 +1,15 @@
-"""Command line: ``python -m adesk.benchmarks quick [--datasets moons Ring] [--seed 0]``."""
+"""Command line for the benchmarks.
+
+``python -m adesk.benchmarks quick [--datasets moons Ring] [--seed 0]``: ADE vs tuned
+GaussianMixture / KernelDensity. ``python -m adesk.benchmarks samplers [--grid full]``: the
+sampler x initial-distribution ablation.
+"""
 
 import argparse
 import json
 
 from ._quick import QUICK_DATASETS, format_table, run_dataset
+from ._samplers import ABLATION_DATASETS, format_ablation, run_ablation
 
 
 def main(argv=None):
@@ -18,7 +24,22 @@ def main(argv=None):
     quick.add_argument(
         "--ade-params", type=json.loads, default=None, help="JSON dict of ADE parameters"
     )
+    samplers = commands.add_parser(
+        "samplers", help="ADE sampler x initial ablation (log-likelihood, MMD, times)"
+    )
+    samplers.add_argument("--datasets", nargs="+", default=list(ABLATION_DATASETS))
+    samplers.add_argument("--grid", choices=["main", "full"], default="main")
+    samplers.add_argument("--seed", type=int, default=0)
+    samplers.add_argument("--n-train", type=int, default=10000)
+    samplers.add_argument("--max-iter", type=int, default=1500)
+    samplers.add_argument("--n-jobs", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.command == "samplers":
+        rows, references = run_ablation(
+            args.datasets, args.grid, args.n_train, args.seed, args.max_iter, args.n_jobs
+        )
+        print(format_ablation(rows, references))
+        return
     rows = []
     for name in args.datasets:
         rows.append(run_dataset(name, args.n_train, args.seed, args.ade_params))

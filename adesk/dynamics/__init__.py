@@ -1,13 +1,53 @@
-"""Dynamics embeddings: differentiable sampler layers built from an energy's gradient.
+"""Dynamics embeddings and MCMC kernels built from an energy's gradient.
 
-Every layer maps a :class:`PhaseState` to a new one and returns its ``log|det J|`` so that a
-composed embedding can track the density of its output
-(``log q_T = log q_0 - sum_t log|det J_t|``). The layers take any callable energy
-``E: (n, d) -> (n,)``; they never import an estimator.
+Every embedding maps ``(x_0, v_0)`` through ``T`` layers that share a callable energy
+``E: (n, d) -> (n,)`` and returns an :class:`EmbeddingOutput` whose ``log_det_jacobian`` and
+``log_noise_density`` give the density of the output
+(``log q_T = log q_0 - log|det J| + sum_t log q_t(xi_t)``, Theorem 4):
+
+- :class:`HMCEmbedding`: leapfrog (eq. 10-11), volume-preserving;
+- :class:`GeneralizedHMCEmbedding`: generalized leapfrog in a latent momentum space (eq. 13);
+- :class:`LangevinEmbedding`: stochastic Langevin with learned noise laws (eq. 14-15, 19);
+- :class:`DeterministicLangevinEmbedding`: gradient-descent layers with Hessian log-dets
+  (Appendix B.1).
+
+The MCMC kernels (:class:`HMCKernel`, :class:`MALAKernel`, :func:`run_mcmc`) sample from any
+fitted energy with Metropolis correction and step-size adaptation. Nothing here imports an
+estimator.
 """
 
-from ._embedding import HMCEmbedding
-from ._leapfrog import energy_and_gradient, leapfrog_step
+from ._embedding import STEP_SIZE_SHAPES, DynamicsEmbedding, EmbeddingOutput, HMCEmbedding
+from ._generalized import GeneralizedHMCEmbedding, GeneralizedLeapfrog, generalized_leapfrog_step
+from ._langevin import DeterministicLangevinEmbedding, LangevinEmbedding
+from ._leapfrog import clip_norm, energy_and_gradient, leapfrog_step
+from ._mcmc import (
+    DualAveragingStepSize,
+    HMCKernel,
+    MALAKernel,
+    MCMCResult,
+    MCMCStep,
+    run_mcmc,
+)
 from ._state import PhaseState
 
-__all__ = ["HMCEmbedding", "PhaseState", "energy_and_gradient", "leapfrog_step"]
+__all__ = [
+    "STEP_SIZE_SHAPES",
+    "DeterministicLangevinEmbedding",
+    "DualAveragingStepSize",
+    "DynamicsEmbedding",
+    "EmbeddingOutput",
+    "GeneralizedHMCEmbedding",
+    "GeneralizedLeapfrog",
+    "HMCEmbedding",
+    "HMCKernel",
+    "LangevinEmbedding",
+    "MALAKernel",
+    "MCMCResult",
+    "MCMCStep",
+    "PhaseState",
+    "clip_norm",
+    "energy_and_gradient",
+    "generalized_leapfrog_step",
+    "leapfrog_step",
+    "run_mcmc",
+]

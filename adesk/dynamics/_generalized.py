@@ -140,7 +140,10 @@ class GeneralizedLeapfrog(nn.Module):
         if self.position_map == "identity":
             shift = self.momentum_penalty * clipped
         else:
-            shift = self.momentum_penalty * clipped @ self.projection + self.position_net(clipped)
+            # The correction is odd in the momentum, so that with S = 0 the step is reversible
+            # under momentum flip and a Metropolis test on it is exact.
+            correction = self.position_net(clipped) - self.position_net(-clipped)
+            shift = self.momentum_penalty * clipped @ self.projection + correction
         if self.scale == "learned":
             log_scale = torch.tanh(self.position_scale_net(clipped))
         else:
@@ -201,10 +204,10 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
         As in :class:`GeneralizedLeapfrog`.
     metropolis : bool, default=False
         End with a Metropolis test of ratio ``exp(H_0 - H_T) |det J|``. It is an exact MCMC
-        correction only when the step is reversible under momentum flip, which holds for
-        ``scale="none"`` with ``momentum_map="gradient"``, ``position_map="identity"`` (and
-        for the learned maps at initialisation); with learned scales it is a heuristic
-        accept/reject that keeps chains from leaving regions of low energy.
+        correction only when the step is reversible under momentum flip: the learned
+        ``g_x`` is odd in the momentum by construction, so that holds whenever ``S = 0``
+        (``scale="none"``) whatever ``g_v``; with learned scales or a momentum decay the step
+        is not reversible and the test is a heuristic.
 
     Examples
     --------

@@ -412,7 +412,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     def _use_metropolis(self):
         if self.metropolis == "auto":
-            return self.sampler != "deterministic_langevin"
+            # The generalized step with learned scales is not reversible, so a Metropolis
+            # test would not be exact for it; ADE's objective already pays for its volume change.
+            return self.sampler in ("hmc", "langevin")
         return bool(self.metropolis)
 
     def _build_sampler(self, data):
@@ -729,6 +731,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             n_samples, generator, False, from_buffer=from_buffer, restart=False, track=False
         )
         return output.state.position
+
+    def _mcmc_step_size(self):
+        return float(self.sampler_.step_sizes().detach().mean())
 
     @property
     def step_size_(self):

@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..dynamics import run_mcmc
 from ..energies import MLPEnergy
 from ..energies._mlp import ACTIVATIONS
 from ..partition import (
@@ -467,7 +468,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         value = float(np.mean(self.score_samples(X)))
         return value if value != np.inf else float("nan")
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, n_mcmc_steps=0):
         """Draw samples from the fitted model's sampler.
 
         Parameters
@@ -475,6 +476,13 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         n_samples : int, default=1
         random_state : int, RandomState instance or None, default=None
             The same value gives the same samples.
+        n_mcmc_steps : int, default=0
+            Refine the samples by this many Metropolis-corrected HMC transitions
+            (10 leapfrog steps each) of the fitted energy, started from the sampler's output
+            (:func:`adesk.dynamics.run_mcmc`). The step size is adapted by dual averaging
+            toward an acceptance of 0.8 during the first half of the transitions and fixed
+            afterwards. Each transition leaves ``exp(-energy)`` invariant, so refinement can
+            only move the samples toward the fitted density.
 
         Returns
         -------
@@ -485,13 +493,38 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
         if n_samples < 1:
             raise ValueError(f"n_samples must be a positive int; got {n_samples}.")
+        if (
+            isinstance(n_mcmc_steps, bool)
+            or not isinstance(n_mcmc_steps, (int, np.integer))
+            or n_mcmc_steps < 0
+        ):
+            raise ValueError(f"n_mcmc_steps must be a non-negative int; got {n_mcmc_steps!r}.")
         generator = make_generator(random_state, self._device)
         pieces = []
         for start in range(0, int(n_samples), 8192):
             count = min(8192, int(n_samples) - start)
-            pieces.append(self._draw_standardized(count, generator).detach())
+            Z = self._draw_standardized(count, generator).detach()
+            if n_mcmc_steps > 0:
+                Z = self._refine_standardized(Z, int(n_mcmc_steps), generator)
+            pieces.append(Z)
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return Z * self.scale_ + self.mean_
+
+    def _mcmc_step_size(self):
+        """Initial step size (standardized units) of the refinement kernel."""
+        return 0.1
+
+    def _refine_standardized(self, Z, n_mcmc_steps, generator):
+        result = run_mcmc(
+            self.energy_model_,
+            Z,
+            kernel="hmc",
+            n_steps=n_mcmc_steps,
+            step_size=self._mcmc_step_size(),
+            n_adapt=n_mcmc_steps // 2,
+            generator=generator,
+        )
+        return result.positions.detach()
 
     def _sample_during_training(self, n_samples, random_state):
         """:meth:`sample` from inside the training loop (callbacks), in eval mode."""

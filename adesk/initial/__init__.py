@@ -1,10 +1,24 @@
 """Initial distributions ``q_0(x, v)`` of the dual sampler, with tractable densities.
 
-Each one draws reparametrized samples ``(x_0, v_0)`` with their log-density and gives an
-estimate of its entropy ``H(q_0)`` for the objective (eq. 20).
+Each one draws reparametrized samples ``(x_0, v_0)`` with their exact joint log-density and
+gives an estimate of its entropy ``H(q_0)`` for the objective (eq. 20):
+
+- :class:`GaussianInitial`: learnable diagonal Gaussian (analytic entropy);
+- :class:`FlowInitial`: planar or RealNVP normalizing flow for ``x`` (Appendix C.2);
+- :class:`LatentInitial`: deep latent variable model ``x = phi(v) + eps`` (eq. 39-40);
+- :class:`EmpiricalInitial`: the nonparametric ``q_0`` (stored data plus learned noise, eq. 41).
 """
 
 from ._empirical import EmpiricalInitial
+from ._flow import AffineCoupling, FlowInitial, PlanarFlow
 from ._gaussian import GaussianInitial
+from ._latent import LatentInitial
 
-__all__ = ["EmpiricalInitial", "GaussianInitial"]
+__all__ = [
+    "AffineCoupling",
+    "EmpiricalInitial",
+    "FlowInitial",
+    "GaussianInitial",
+    "LatentInitial",
+    "PlanarFlow",
+]
