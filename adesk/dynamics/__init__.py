@@ -17,7 +17,12 @@ estimator.
 """
 
 from ._embedding import STEP_SIZE_SHAPES, DynamicsEmbedding, EmbeddingOutput, HMCEmbedding
-from ._generalized import GeneralizedHMCEmbedding, GeneralizedLeapfrog, generalized_leapfrog_step
+from ._generalized import (
+    GeneralizedHMCEmbedding,
+    GeneralizedLeapfrog,
+    generalized_leapfrog_inverse,
+    generalized_leapfrog_step,
+)
 from ._langevin import DeterministicLangevinEmbedding, LangevinEmbedding
 from ._leapfrog import clip_norm, energy_and_gradient, leapfrog_step
 from ._mcmc import (
@@ -47,6 +52,7 @@ __all__ = [
     "PhaseState",
     "clip_norm",
     "energy_and_gradient",
+    "generalized_leapfrog_inverse",
     "generalized_leapfrog_step",
     "leapfrog_step",
     "run_mcmc",

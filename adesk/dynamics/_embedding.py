@@ -110,6 +110,25 @@ class DynamicsEmbedding(nn.Module):
             rows = rows.expand(self.n_steps, rows.shape[1])
         return rows
 
+    def _step_schedule(self, position, generator):
+        """Step sizes of each layer, shaped to broadcast against ``(n, d)``.
+
+        Under a Metropolis test with a different step size per layer, each chain runs the
+        layers forward or backward (a fair coin per chain): flipping the momentum inverts a
+        leapfrog trajectory only when the layers run in reverse order, so the random
+        direction is what makes the proposal an involution and the test exact.
+        """
+        step_sizes = self.step_sizes().to(position.dtype)
+        if not (getattr(self, "metropolis", False) and self.log_step_size.shape[0] > 1):
+            return list(step_sizes)
+        n = position.shape[0]
+        backward = torch.rand(n, generator=generator, device=position.device) < 0.5
+        reversed_sizes = torch.flip(step_sizes, dims=[0])
+        return [
+            torch.where(backward[:, None], reversed_sizes[t], step_sizes[t])
+            for t in range(self.n_steps)
+        ]
+
     def step_size_parameters(self):
         """The parameters that set step sizes (learned even when ``q_0`` is a replay buffer)."""
         return [p for p in self.parameters() if p.requires_grad]
@@ -201,7 +220,8 @@ class HMCEmbedding(DynamicsEmbedding):
     metropolis : bool, default=False
         Accept the end of the trajectory with probability ``min(1, exp(H_0 - H_T))`` and return
         the start otherwise, which makes the layer stack an exact HMC transition that leaves
-        ``exp(-E(x) - lambda/2 |v|^2)`` invariant. The acceptance is computed without gradient
+        ``exp(-E(x) - lambda/2 |v|^2)`` invariant (with step sizes that differ per layer,
+        each chain runs the layers in a random direction, which keeps the test exact). The acceptance is computed without gradient
         (as in the paper's reference code). The accept/reject step is a random choice between
         two volume-preserving maps, so ``log_det_jacobian`` stays zero, but the output density
         is no longer ``q_0`` at the pre-image: the importance weights and entropy of the
@@ -280,7 +300,7 @@ class HMCEmbedding(DynamicsEmbedding):
         state = self._start(energy_fn, position, momentum, create_graph)
         initial_state = state
         log_det = self._zeros(position)
-        step_sizes = self.step_sizes().to(position.dtype)
+        step_sizes = self._step_schedule(position, generator)
         trajectory = [position.detach()] if return_trajectory else None
         for t in range(self.n_steps):
             state, step_log_det = leapfrog_step(

@@ -12,15 +12,16 @@ GHMC_MOMENTUM_MAPS = ("learned", "gradient")
 GHMC_POSITION_MAPS = ("learned", "identity")
 
 
-def _small_mlp(n_inputs, n_outputs, hidden_layer_sizes):
+def _small_mlp(n_inputs, n_outputs, hidden_layer_sizes, output_bias=True):
     """A SiLU MLP whose last layer starts at zero, so the learned correction starts at zero."""
     layers, width = [], n_inputs
     for size in hidden_layer_sizes:
         layers += [nn.Linear(width, size), nn.SiLU()]
         width = size
-    last = nn.Linear(width, n_outputs)
+    last = nn.Linear(width, n_outputs, bias=output_bias)
     nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
+    if output_bias:
+        nn.init.zeros_(last.bias)
     layers.append(last)
     return nn.Sequential(*layers)
 
@@ -108,7 +109,8 @@ class GeneralizedLeapfrog(nn.Module):
         if momentum_map == "learned":
             self.momentum_net = _small_mlp(2 * d, k, hidden)
         if position_map == "learned":
-            self.position_net = _small_mlp(k, d, hidden)
+            # Used as net(v) - net(-v): an output bias would cancel, so there is none.
+            self.position_net = _small_mlp(k, d, hidden, output_bias=False)
         if scale == "learned":
             self.momentum_scale_net = _small_mlp(2 * d, k, hidden)
             self.position_scale_net = _small_mlp(k, d, hidden)
@@ -180,6 +182,27 @@ def generalized_leapfrog_step(
     momentum = momentum_half * torch.exp(log_scale_v1) - 0.5 * momentum_step * shift_v1
     log_det = log_scale_v0.sum(-1) + log_scale_x.sum(-1) + log_scale_v1.sum(-1)
     return PhaseState(position, momentum, energy, energy_grad), log_det
+
+
+def generalized_leapfrog_inverse(
+    energy_fn, position, momentum, functions, position_step, momentum_step
+):
+    """Invert :func:`generalized_leapfrog_step`: the ``(x, v)`` that the step maps to the input.
+
+    Every sub-update is an affine map of one block given the other, so it inverts in closed
+    form, in reverse order. Returns ``(position, momentum, log_det_jacobian)`` where the
+    log-det is that of the *forward* step at the recovered point.
+    """
+    _, energy_grad = energy_and_gradient(energy_fn, position, create_graph=position.requires_grad)
+    log_scale_v1, shift_v1 = functions.momentum_terms(position, energy_grad)
+    momentum_half = (momentum + 0.5 * momentum_step * shift_v1) * torch.exp(-log_scale_v1)
+    log_scale_x, shift_x = functions.position_terms(momentum_half)
+    previous = (position - position_step * shift_x) * torch.exp(-log_scale_x)
+    _, previous_grad = energy_and_gradient(energy_fn, previous, create_graph=position.requires_grad)
+    log_scale_v0, shift_v0 = functions.momentum_terms(previous, previous_grad)
+    previous_momentum = (momentum_half + 0.5 * momentum_step * shift_v0) * torch.exp(-log_scale_v0)
+    log_det = log_scale_v0.sum(-1) + log_scale_x.sum(-1) + log_scale_v1.sum(-1)
+    return previous, previous_momentum, log_det
 
 
 class GeneralizedHMCEmbedding(DynamicsEmbedding):
@@ -283,12 +306,12 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
         state = self._start(energy_fn, position, momentum, create_graph)
         initial_state = state
         log_det = self._zeros(position)
-        step_sizes = self.step_sizes().to(position.dtype)
+        step_sizes = self._step_schedule(position, generator)
         same_space = self.momentum_dim == self.n_features
         trajectory = [position.detach()] if return_trajectory else None
         for t in range(self.n_steps):
             position_step = step_sizes[t]
-            momentum_step = position_step if same_space else position_step.mean()
+            momentum_step = position_step if same_space else position_step.mean(-1, keepdim=True)
             state, step_log_det = generalized_leapfrog_step(
                 energy_fn, state, self.functions, position_step, momentum_step, create_graph
             )
@@ -305,3 +328,21 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
         else:
             hamiltonian = self.hamiltonian(state)
         return EmbeddingOutput(state, log_det, self._zeros(position), hamiltonian, trajectory)
+
+    def inverse(self, energy_fn, position, momentum):
+        """Map ``(x_T, v_T)`` back to ``(x_0, v_0)`` (no clamping, no Metropolis test).
+
+        Returns ``(x_0, v_0, log_det_jacobian)`` with the forward log-det, so that
+        ``log q_T(x_T, v_T) = log q_0(x_0, v_0) - log_det_jacobian`` at any point.
+        """
+        step_sizes = self.step_sizes().to(position.dtype)
+        same_space = self.momentum_dim == self.n_features
+        log_det = self._zeros(position)
+        for t in reversed(range(self.n_steps)):
+            position_step = step_sizes[t]
+            momentum_step = position_step if same_space else position_step.mean(-1, keepdim=True)
+            position, momentum, step_log_det = generalized_leapfrog_inverse(
+                energy_fn, position, momentum, self.functions, position_step, momentum_step
+            )
+            log_det = log_det + step_log_det
+        return position, momentum, log_det

@@ -107,8 +107,12 @@ class LangevinEmbedding(DynamicsEmbedding):
         return_trajectory=False,
         generator=None,
         track_density=True,
+        noise=None,
     ):
         """Run the layers; ``generator`` draws the noise (and the Metropolis uniforms).
+
+        ``noise`` optionally gives the standard normal draws ``eps_t`` (shape
+        ``(n_steps, n, d)``; ``xi_t = sigma_t * eps_t``) instead of drawing them.
 
         See :meth:`HMCEmbedding.forward` for the parameters; returns an
         :class:`EmbeddingOutput` whose ``hamiltonian`` is
@@ -123,13 +127,16 @@ class LangevinEmbedding(DynamicsEmbedding):
         trajectory = [position.detach()] if return_trajectory else None
         accepted, divergent = 0, 0
         for t in range(self.n_steps):
-            eps = torch.randn(
-                (n, d), generator=generator, device=position.device, dtype=position.dtype
-            )
-            noise = torch.exp(log_stds[t]) * eps
+            if noise is None:
+                eps = torch.randn(
+                    (n, d), generator=generator, device=position.device, dtype=position.dtype
+                )
+            else:
+                eps = noise[t]
+            xi = torch.exp(log_stds[t]) * eps
             log_noise = log_noise - 0.5 * eps.pow(2).sum(-1) - log_stds[t].sum() - 0.5 * d * LOG_2PI
             drift = 0.5 * step_sizes[t] * clip_norm(state.energy_grad, self.gradient_clip)
-            velocity = noise - drift
+            velocity = xi - drift
             kinetic = kinetic + 0.5 * self.noise_penalty * velocity.pow(2).sum(-1)
             proposal_x = state.position + velocity
             energy, energy_grad = energy_and_gradient(
