@@ -220,7 +220,7 @@ class DeterministicLangevinEmbedding(DynamicsEmbedding):
     >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
     >>> out = embedding(energy, torch.ones(1, 2), torch.zeros(1, 2))
     >>> round(float(out.log_det_jacobian[0]), 4)  # 3 steps of 2 * log(1 - 0.1)
-    -0.6321
+    -0.6322
     """
 
     def __init__(
