@@ -223,9 +223,10 @@ class HMCEmbedding(DynamicsEmbedding):
         ``exp(-E(x) - lambda/2 |v|^2)`` invariant (with step sizes that differ per layer,
         each chain runs the layers in a random direction, which keeps the test exact). The
         acceptance is computed without gradient (as in the paper's reference code). The
-        accept/reject step is a random choice between two volume-preserving maps, so ``log_det_jacobian`` stays zero, but the output density
-        is no longer ``q_0`` at the pre-image: the importance weights and entropy of the
-        embedded sampler become approximations for rejected samples.
+        accept/reject step is a random choice between two volume-preserving maps, so
+        ``log_det_jacobian`` stays zero, but the output density is no longer ``q_0`` at the
+        pre-image: the importance weights and entropy of the embedded sampler become
+        approximations for rejected samples.
 
     Examples
     --------
