@@ -249,6 +249,21 @@ def test_convergence_warning_when_tol_not_met(moons):
         ({"hidden_layer_sizes": (0, 3)}, "hidden_layer_sizes"),
         ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
         ({"device": "tpu9"}, "device"),
+        ({"latent_dim": 0, "sampler": "ghmc"}, "latent_dim"),
+        ({"latent_dim": 1, "sampler": "hmc"}, "latent_dim"),
+        ({"sampler": "ghmc", "latent_dim": 1, "ghmc_position_map": "identity"}, "latent_dim"),
+        ({"ghmc_scale": "exp"}, "ghmc_scale"),
+        ({"ghmc_momentum_map": "id"}, "ghmc_momentum_map"),
+        ({"ghmc_position_map": "grad"}, "ghmc_position_map"),
+        ({"logdet": "lanczos"}, "logdet"),
+        ({"logdet_terms": 0}, "logdet_terms"),
+        ({"logdet_probes": 0}, "logdet_probes"),
+        ({"flow": "maf"}, "flow"),
+        ({"n_flow_layers": 0}, "n_flow_layers"),
+        ({"initial_hidden_layer_sizes": (0,)}, "initial_hidden_layer_sizes"),
+        ({"sampler_hidden_layer_sizes": (-2,)}, "sampler_hidden_layer_sizes"),
+        ({"metropolis": "yes"}, "metropolis"),
+        ({"metropolis": True, "sampler": "deterministic_langevin"}, "metropolis"),
     ],
 )
 def test_parameter_validation_messages(moons, params, message):
@@ -350,3 +365,85 @@ def test_early_stopping_keeps_best_validation_model(moons):
 def test_early_stopping_validation_fraction_error():
     with pytest.raises(ValueError, match="validation_fraction"):
         fast_ade(early_stopping=True, validation_fraction=0.01).fit(np.zeros((10, 2)))
+
+
+def test_grid_search_over_samplers_and_initials(moons):
+    """The issue's promise: samplers and initial distributions are ordinary grid parameters."""
+    grid = {"sampler": ["hmc", "ghmc", "langevin"], "initial": ["data", "gaussian", "flow"]}
+    search = GridSearchCV(fast_ade(n_flow_layers=2), grid, cv=2).fit(moons)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 9 and np.all(np.isfinite(scores))
+    assert search.best_params_["sampler"] in grid["sampler"]
+
+
+@pytest.mark.parametrize(
+    "params, module",
+    [
+        ({"sampler": "hmc"}, "HMCEmbedding"),
+        ({"sampler": "ghmc", "latent_dim": 1}, "GeneralizedHMCEmbedding"),
+        ({"sampler": "langevin"}, "LangevinEmbedding"),
+        ({"sampler": "deterministic_langevin"}, "DeterministicLangevinEmbedding"),
+        ({"initial": "flow", "flow": "realnvp"}, "FlowInitial"),
+        ({"initial": "latent"}, "LatentInitial"),
+    ],
+)
+def test_constructor_selects_modules(moons, params, module):
+    est = fast_ade(**params).fit(moons)
+    names = {type(est.sampler_).__name__, type(est.initial_).__name__}
+    assert module in names
+    assert np.isfinite(est.score(moons))
+    if params.get("latent_dim") == 1:
+        assert est.sampler_.momentum_dim == 1
+
+
+@pytest.mark.parametrize("sampler, expected", [("hmc", True), ("langevin", True), ("ghmc", False)])
+def test_metropolis_auto(moons, sampler, expected):
+    est = fast_ade(sampler=sampler).fit(moons)
+    assert est.sampler_.metropolis is expected
+    rates = est.history_["acceptance_rate"]
+    assert all(0.0 <= r <= 1.0 for r in rates)
+    if not expected:
+        assert all(r == 1.0 for r in rates)
+
+
+def test_sampler_parameters_are_learned(moons):
+    """The GHMC functions and the Langevin noise scales move under the sampler objective."""
+    ghmc = fast_ade(sampler="ghmc", initial="gaussian", max_iter=10, learning_rate_init=1e-2)
+    ghmc.fit(moons)
+    last = ghmc.sampler_.functions.momentum_scale_net[-1].weight
+    assert last.abs().sum() > 0  # started at zero
+    langevin = fast_ade(sampler="langevin", max_iter=10, learning_rate_init=1e-2).fit(moons)
+    start = 0.5 * np.log(0.1)
+    assert not np.allclose(langevin.sampler_.log_noise_std.detach().numpy(), start)
+
+
+def test_sample_mcmc_refinement(fitted):
+    plain = fitted.sample(50, random_state=0)
+    refined = fitted.sample(50, random_state=0, n_mcmc_steps=4)
+    again = fitted.sample(50, random_state=0, n_mcmc_steps=4)
+    assert refined.shape == plain.shape and np.all(np.isfinite(refined))
+    np.testing.assert_array_equal(refined, again)
+    assert not np.allclose(refined, plain)
+
+
+def test_mcmc_refinement_targets_the_fitted_energy():
+    """Refinement of a fitted quadratic energy: samples keep its moments after many steps."""
+    X = np.random.RandomState(0).normal(size=(2000, 2)) * [1.0, 0.5] + [1.0, -2.0]
+    est = fast_ade(max_iter=5, hidden_layer_sizes=(4,)).fit(X)
+    torch.manual_seed(0)
+    with torch.no_grad():  # replace the network by zero: the energy is the base measure only
+        for p in est.energy_model_.parameters():
+            p.zero_()
+    precision = est.base_precision
+    samples = est.sample(4000, random_state=0, n_mcmc_steps=40)
+    z = (samples - est.mean_) / est.scale_
+    n = len(z)
+    std = 1 / np.sqrt(precision)
+    assert np.all(np.abs(z.mean(0)) < 4.5 * std / np.sqrt(n))
+    assert np.all(np.abs(z.var(0) / std**2 - 1) < 4.5 * np.sqrt(2 / n))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
+def test_sample_rejects_bad_mcmc_steps(fitted, bad):
+    with pytest.raises(ValueError, match="n_mcmc_steps"):
+        fitted.sample(3, n_mcmc_steps=bad)

@@ -48,22 +48,68 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     Parameters
     ----------
-    sampler : {"hmc"}, default="hmc"
-        Dynamics of the embedding: leapfrog steps of Hamiltonian dynamics (eq. 10-11).
-    initial : {"data", "gaussian"}, default="data"
-        ``q_0``. ``"data"``: the nonparametric initial distribution of Appendix C.2 (stored
-        training points plus learned Gaussian noise, ``v_0 ~ N(0, I / lambda)``); its density
-        is a kernel density estimate evaluated exactly. By default the chains then continue
-        from a replay buffer (``replay_buffer_size``). ``"gaussian"``: a learnable diagonal
-        Gaussian on ``(x, v)`` initialised from the data's mean and scale. ``"data"`` is the
-        default because it is the one that trains to an accurate density without tuning (see
-        ``benchmarks/README.md``); a volume-preserving Hamiltonian flow cannot reduce the
-        KL divergence of ``q_0`` to the model, so a Gaussian ``q_0`` leaves the sampler far from
-        multimodal models.
+    sampler : {"hmc", "ghmc", "langevin", "deterministic_langevin"}, default="hmc"
+        Dynamics of the embedding (:mod:`adesk.dynamics`):
+
+        - ``"hmc"``: leapfrog steps of Hamiltonian dynamics (eq. 10-11); volume-preserving,
+          so ``q_T`` has the density of ``q_0`` (Theorem 4).
+        - ``"ghmc"``: generalized leapfrog in a latent momentum space of dimension
+          ``latent_dim`` (eq. 13) with learned scalings ``S_v, S_x`` and maps ``g_v, g_x``
+          (small MLPs shared across steps, ``sampler_hidden_layer_sizes``); its
+          ``log|det J|`` (eq. 18) enters the entropy.
+        - ``"langevin"``: stochastic Langevin steps with fresh learned Gaussian noise per
+          step and the multi-momenta objective (eq. 9, 14-15, density eq. 19).
+        - ``"deterministic_langevin"``: gradient-descent steps ``x - eta grad E(x)``
+          (Appendix B.1) whose Hessian log-determinants enter the entropy (``logdet``).
+    initial : {"data", "gaussian", "flow", "latent"}, default="data"
+        ``q_0`` (:mod:`adesk.initial`). ``"data"``: the nonparametric initial distribution of
+        Appendix C.2 (stored training points plus learned Gaussian noise,
+        ``v_0 ~ N(0, I / lambda)``); its density is a kernel density estimate evaluated
+        exactly. By default the chains then continue from a replay buffer
+        (``replay_buffer_size``). ``"gaussian"``: a learnable diagonal Gaussian on ``(x, v)``
+        initialised from the data's mean and scale. ``"flow"``: a normalizing flow for ``x``
+        (``flow``, ``n_flow_layers``) times the momentum Gaussian. ``"latent"``: the deep
+        latent variable model of eq. (39-40), ``v ~ N(0, I / lambda)``,
+        ``x = phi(v) + eps``, whose latent variable is the sampler's momentum. ``"data"`` is
+        the default because it is the one that trains to an accurate density without tuning
+        (see ``benchmarks/README.md``); a volume-preserving Hamiltonian flow cannot reduce the
+        KL divergence of ``q_0`` to the model, so a parametric ``q_0`` must itself learn the
+        model's shape.
+    latent_dim : int or None, default=None
+        Momentum dimension of ``sampler="ghmc"`` (and latent dimension of
+        ``initial="latent"`` with it); ``None`` means the number of features. Only allowed
+        with ``sampler="ghmc"``.
+    sampler_hidden_layer_sizes : tuple of int, default=(32,)
+        Hidden widths of the MLPs ``S_v, S_x, g_v, g_x`` of ``sampler="ghmc"``.
+    ghmc_scale : {"learned", "decay", "none"}, default="learned"
+        ``S_v, S_x`` of ``sampler="ghmc"``: learned MLPs, a learned constant momentum decay
+        (``S_x = 0``), or zero.
+    ghmc_momentum_map : {"learned", "gradient"}, default="learned"
+        ``g_v`` of ``sampler="ghmc"``: projection of the clipped gradient plus a learned
+        correction, or the clipped gradient itself (the paper's image setting).
+    ghmc_position_map : {"learned", "identity"}, default="learned"
+        ``g_x`` of ``sampler="ghmc"``: projection back plus a learned correction, or the
+        identity (the paper's image setting).
+    logdet : {"auto", "exact", "taylor", "chebyshev"}, default="auto"
+        Log-determinant of ``I - eta H`` for ``sampler="deterministic_langevin"``: exact from
+        ``d`` Hessian-vector products, or stochastic Taylor / Chebyshev expansions with
+        Rademacher probes. ``"auto"``: exact up to 16 features, Chebyshev above.
+    logdet_terms : int, default=10
+        Expansion order of the stochastic log-determinants.
+    logdet_probes : int, default=2
+        Probe vectors per sample of the stochastic log-determinants.
+    flow : {"planar", "realnvp"}, default="planar"
+        Layers of ``initial="flow"``: planar flows (the paper's) or RealNVP affine couplings.
+    n_flow_layers : int, default=10
+        Number of flow layers of ``initial="flow"`` (10 in the paper).
+    initial_hidden_layer_sizes : tuple of int, default=(64, 64)
+        Hidden widths of the RealNVP conditioners and of the decoder ``phi`` of
+        ``initial="latent"``.
     n_steps : int, default=10
-        Number of leapfrog steps ``T``.
+        Number of dynamics steps ``T``.
     step_size : float, default=0.1
-        Initial leapfrog step size ``eta``.
+        Initial step size ``eta`` (for ``"langevin"`` the noise scale starts at
+        ``sqrt(eta)`` and the momenta's penalties are ``momentum_penalty / eta``).
     learn_step_size : bool, default=True
     step_size_shape : {"scalar", "per_dimension", "per_step", "per_step_dimension"}, \
             default="per_step_dimension"
@@ -83,9 +129,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     sampler_learning_rate : float or None, default=None
         Learning rate of the sampler's Adam optimizer; ``None`` uses ``learning_rate_init``.
     gradient_clip : float or None, default=10.0
-        Maximum norm of ``grad E`` in each momentum update (Appendix F.1).
+        Maximum norm of ``grad E`` in each momentum update (Appendix F.1) and in the
+        Langevin drift. Not used by ``"deterministic_langevin"``, whose log-determinant
+        needs the raw gradient map.
     momentum_clip : float or None, default=10.0
-        Maximum norm of the momentum in each position update (Appendix F.1).
+        Maximum norm of the momentum in each position update (Appendix F.1) of ``"hmc"``
+        and ``"ghmc"``.
     sample_clip : float or None, default=None
         If set, positions are clamped after every step to the data's box widened by this
         multiple of its range on each side. Clamping is not volume-preserving, so the
@@ -104,9 +153,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     max_initial_points : int, default=2000
         Training points stored for ``initial="data"`` (a random subset if there are more);
         ``max_initial_points * n_features`` floats of memory.
-    metropolis : bool, default=True
-        End every trajectory with a Metropolis test (acceptance without gradient), so each
-        iteration is an exact HMC transition of the current energy.
+    metropolis : "auto" or bool, default="auto"
+        Metropolis-Hastings correction inside the embedding (acceptance without gradient).
+        ``"hmc"``: one test at the end of the trajectory, so each iteration is an exact HMC
+        transition of the current energy. ``"langevin"``: one test per step (MALA). ``"ghmc"``:
+        one test with the Jacobian factor, exact only with ``ghmc_scale="none"``. Not
+        available for ``"deterministic_langevin"``. ``"auto"``: on for ``"hmc"`` and
+        ``"langevin"``, off otherwise. Rejections make the sampler's density bookkeeping an
+        approximation (a rejected chain keeps its start), which matters for the entropy
+        term of parametric ``q_0`` only.
     replay_buffer_size : int, default=10000
         With ``initial="data"``: number of persistent chain states that the chains start
         from (0 disables: chains start from ``q_0`` every iteration, as in the paper's eq. 41).
@@ -179,8 +234,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     ----------
     energy_model_ : torch.nn.Module
         The energy network, acting on standardized inputs.
-    sampler_ : HMCEmbedding
-        The learned leapfrog layers.
+    sampler_ : DynamicsEmbedding
+        The learned dynamics layers (:class:`~adesk.dynamics.HMCEmbedding`,
+        :class:`~adesk.dynamics.GeneralizedHMCEmbedding`,
+        :class:`~adesk.dynamics.LangevinEmbedding` or
+        :class:`~adesk.dynamics.DeterministicLangevinEmbedding`).
     initial_ : torch.nn.Module
         The learned initial distribution ``q_0``.
     mean_, scale_ : ndarray of shape (n_features,)
