@@ -158,6 +158,18 @@ class DynamicsEmbedding(nn.Module):
         energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
         return PhaseState(position, state.momentum, energy, energy_grad)
 
+    def _finish_trajectory(self, start, end, log_det, trajectory, generator):
+        """The :class:`EmbeddingOutput` of a deterministic trajectory, Metropolis-tested if
+        ``self.metropolis``."""
+        if self.metropolis:
+            end, log_det, hamiltonian = self._trajectory_metropolis(start, end, log_det, generator)
+            if trajectory is not None:
+                trajectory[-1] = end.position.detach()
+        else:
+            hamiltonian = self.hamiltonian(end)
+        noise = self._zeros(end.position)
+        return EmbeddingOutput(end, log_det, noise, hamiltonian, trajectory)
+
     def _trajectory_metropolis(self, start, end, log_det, generator):
         """Accept ``end`` with probability ``min(1, exp(H_0 - H_T + log|det J|))``.
 
@@ -317,12 +329,4 @@ class HMCEmbedding(DynamicsEmbedding):
             state = self._clamp(energy_fn, state, create_graph)
             if trajectory is not None:
                 trajectory.append(state.position.detach())
-        if self.metropolis:
-            state, log_det, hamiltonian = self._trajectory_metropolis(
-                initial_state, state, log_det, generator
-            )
-            if trajectory is not None:
-                trajectory[-1] = state.position.detach()
-        else:
-            hamiltonian = self.hamiltonian(state)
-        return EmbeddingOutput(state, log_det, self._zeros(position), hamiltonian, trajectory)
+        return self._finish_trajectory(initial_state, state, log_det, trajectory, generator)

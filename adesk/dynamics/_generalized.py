@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ._embedding import DynamicsEmbedding, EmbeddingOutput
+from ._embedding import DynamicsEmbedding
 from ._leapfrog import clip_norm, energy_and_gradient
 from ._state import PhaseState
 
@@ -301,7 +301,7 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
         """Run the layers from ``(position, momentum)``; momentum has ``latent_dim`` columns.
 
         See :meth:`HMCEmbedding.forward` for the parameters; returns an
-        :class:`EmbeddingOutput`.
+        :class:`~adesk.dynamics.EmbeddingOutput`.
         """
         state = self._start(energy_fn, position, momentum, create_graph)
         initial_state = state
@@ -319,15 +319,7 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
             state = self._clamp(energy_fn, state, create_graph)
             if trajectory is not None:
                 trajectory.append(state.position.detach())
-        if self.metropolis:
-            state, log_det, hamiltonian = self._trajectory_metropolis(
-                initial_state, state, log_det, generator
-            )
-            if trajectory is not None:
-                trajectory[-1] = state.position.detach()
-        else:
-            hamiltonian = self.hamiltonian(state)
-        return EmbeddingOutput(state, log_det, self._zeros(position), hamiltonian, trajectory)
+        return self._finish_trajectory(initial_state, state, log_det, trajectory, generator)
 
     def inverse(self, energy_fn, position, momentum):
         """Map ``(x_T, v_T)`` back to ``(x_0, v_0)`` (no clamping, no Metropolis test).
