@@ -219,7 +219,7 @@ class DeterministicLangevinEmbedding(DynamicsEmbedding):
     >>> embedding = DeterministicLangevinEmbedding(2, n_steps=3, step_size=0.1)
     >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
     >>> out = embedding(energy, torch.ones(1, 2), torch.zeros(1, 2))
-    >>> round(float(out.log_det_jacobian[0]), 4)  # 3 steps of 2 * log(1 - 0.1)
+    >>> round(float(out.log_det_jacobian[0].detach()), 4)  # 3 steps of 2 * log(1 - 0.1)
     -0.6322
     """
 
