@@ -17,8 +17,8 @@ def _mlp_energy(seed=0, d=2):
 
 @pytest.mark.parametrize("shape", ["scalar", "per_dimension", "per_step", "per_step_dimension"])
 @pytest.mark.parametrize("clip", [None, 0.5])
-def test_embedding_preserves_volume(shape, clip):
-    d = 2
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_embedding_preserves_volume(shape, clip, d):
     energy = _mlp_energy(d=d)
     embedding = HMCEmbedding(
         d, n_steps=4, step_size=0.3, step_size_shape=shape, gradient_clip=clip, momentum_clip=clip
