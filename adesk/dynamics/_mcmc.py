@@ -19,6 +19,7 @@ All randomness comes from an explicit ``torch.Generator``; the global torch RNG 
 
 import math
 import numbers
+from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import torch
@@ -244,7 +245,7 @@ def _metropolis_decision(log_ratio, valid, divergence_threshold, generator):
     return accepted, acceptance_probability, divergent
 
 
-class _MetropolisKernel:
+class _MetropolisKernel(ABC):
     """Shared ``step`` plumbing; subclasses implement ``_transition``."""
 
     #: Acceptance rate that :func:`run_mcmc` adapts the step size towards by default.
@@ -300,8 +301,9 @@ class _MetropolisKernel:
             energy, energy_grad = state.energy.detach(), state.energy_grad.detach()
         return PhaseState(position, state.momentum, energy, energy_grad)
 
+    @abstractmethod
     def _transition(self, energy_fn, state, generator, step_size):
-        raise NotImplementedError
+        """One proposal and Metropolis test; returns a ``_Transition``."""
 
 
 class HMCKernel(_MetropolisKernel):
