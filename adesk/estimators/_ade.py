@@ -171,6 +171,13 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         noise) and half from ``N(0, reinit_scale^2 I)``.
     reinit_scale : float, default=2.0
         Standard deviation (standardized units) of the broad restarts.
+    energy_model : {"mlp", "gaussian"} or callable, default="mlp"
+        The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
+        ``base_precision``), a learnable diagonal Gaussian
+        (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
+        ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
+        to ``(n,)`` energies. (Named ``energy_model`` because ``energy(X)`` is the method
+        that evaluates it.)
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -366,6 +373,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         replay_buffer_size=10000,
         reinit_probability=0.1,
         reinit_scale=2.0,
+        energy_model="mlp",
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         spectral_norm=False,
@@ -425,6 +433,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.replay_buffer_size = replay_buffer_size
         self.reinit_probability = reinit_probability
         self.reinit_scale = reinit_scale
+        self.energy_model = energy_model
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.spectral_norm = spectral_norm

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..dynamics import run_mcmc
-from ..energies import MLPEnergy
+from ..energies import GaussianEnergy, MLPEnergy
 from ..energies._mlp import ACTIVATIONS
 from ..partition import (
     DefensiveProposal,
@@ -91,6 +91,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """
 
     _parameter_constraints = {
+        "energy_model": [StrOptions({"mlp", "gaussian"}), callable],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "spectral_norm": ["boolean"],
@@ -244,17 +245,42 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             # Module initialisation draws from torch's global generator: seed it from ours and
             # restore it afterwards so the user's global state is untouched.
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=self._cpu_generator())))
-            self.energy_model_ = MLPEnergy(
+            self.energy_model_ = self._make_energy_model(n_features, sizes).to(
+                device=self._device, dtype=self._dtype
+            )
+            self._build_modules(self._to_standardized_tensor(X))
+        finally:
+            torch.random.set_rng_state(torch_state)
+        self._build_optimizers()
+
+    def _make_energy_model(self, n_features, sizes):
+        """The energy network selected by ``energy_model`` (on standardized inputs)."""
+        choice = getattr(self, "energy_model", "mlp")
+        if choice == "mlp":
+            return MLPEnergy(
                 n_features,
                 hidden_layer_sizes=sizes,
                 activation=self.activation,
                 spectral_norm=self.spectral_norm,
                 base_precision=self.base_precision,
-            ).to(device=self._device, dtype=self._dtype)
-            self._build_modules(self._to_standardized_tensor(X))
-        finally:
-            torch.random.set_rng_state(torch_state)
-        self._build_optimizers()
+            )
+        if choice == "gaussian":
+            # Learnable diagonal Gaussian, started at the standardized data's N(0, I).
+            return GaussianEnergy(torch.zeros(n_features), torch.ones(n_features), learnable=True)
+        module = choice(n_features)
+        if not isinstance(module, torch.nn.Module):
+            raise ValueError(
+                "energy_model must be 'mlp', 'gaussian' or a callable returning a "
+                f"torch.nn.Module for n_features; {choice!r} returned {type(module).__name__}."
+            )
+        with torch.no_grad():
+            out = module(torch.zeros(2, n_features))
+        if tuple(out.shape) != (2,):
+            raise ValueError(
+                "energy_model must map (n, n_features) inputs to (n,) energies; the module "
+                f"from {choice!r} returned shape {tuple(out.shape)}."
+            )
+        return module
 
     def _cpu_generator(self):
         if self._generator.device.type == "cpu":
@@ -509,6 +535,20 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             pieces.append(Z)
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return Z * self.scale_ + self.mean_
+
+    def _mcmc_from_gaussian(self, n_samples, n_steps, generator):
+        """Samples of the fitted energy by Metropolis-corrected HMC from the data's Gaussian.
+
+        Chains start from ``N(0, I)`` in standardized coordinates (the diagonal Gaussian fitted
+        to the training data) and run ``n_steps`` HMC transitions of 10 leapfrog steps, the
+        first half adapting the step size toward an acceptance of 0.8. This is how the
+        estimators without a sampler of their own draw samples.
+        """
+        n_features = self.n_features_in_
+        start = torch.randn(
+            (n_samples, n_features), generator=generator, device=self._device, dtype=self._dtype
+        )
+        return self._refine_standardized(start, n_steps, generator)
 
     def _mcmc_step_size(self):
         """Initial step size (standardized units) of the refinement kernel."""
