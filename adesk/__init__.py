@@ -4,8 +4,21 @@ Estimators follow the scikit-learn API (``fit``, ``score_samples``, ``score``, `
 train on PyTorch, on a GPU when there is one.
 """
 
-from .estimators import ADEDensityEstimator
+from .estimators import (
+    ADEDensityEstimator,
+    ContrastiveDivergenceEstimator,
+    FlowDualEstimator,
+    NoiseContrastiveEstimator,
+    ScoreMatchingEstimator,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["ADEDensityEstimator", "__version__"]
+__all__ = [
+    "ADEDensityEstimator",
+    "ContrastiveDivergenceEstimator",
+    "FlowDualEstimator",
+    "NoiseContrastiveEstimator",
+    "ScoreMatchingEstimator",
+    "__version__",
+]

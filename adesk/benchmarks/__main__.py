@@ -2,12 +2,14 @@
 
 ``python -m adesk.benchmarks quick [--datasets moons Ring] [--seed 0]``: ADE vs tuned
 GaussianMixture / KernelDensity. ``python -m adesk.benchmarks samplers [--grid full]``: the
-sampler x initial-distribution ablation.
+sampler x initial-distribution ablation. ``python -m adesk.benchmarks compare``: ADE against
+the baseline estimators (CD-15, PCD-15, SM, NCE, NF) with the same energy and budget.
 """
 
 import argparse
 import json
 
+from ._compare import COMPARE_DATASETS, COMPARED, format_comparison, run_comparison
 from ._quick import QUICK_DATASETS, format_table, run_dataset
 from ._samplers import ABLATION_DATASETS, format_ablation, run_ablation
 
@@ -33,7 +35,22 @@ def main(argv=None):
     samplers.add_argument("--n-train", type=int, default=10000)
     samplers.add_argument("--max-iter", type=int, default=1500)
     samplers.add_argument("--n-jobs", type=int, default=1)
+    compare = commands.add_parser(
+        "compare", help="ADE vs CD-15, PCD-15, SM, NCE and NF on the same energy and budget"
+    )
+    compare.add_argument("--datasets", nargs="+", default=list(COMPARE_DATASETS))
+    compare.add_argument("--estimators", nargs="+", default=list(COMPARED), choices=list(COMPARED))
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--n-train", type=int, default=10000)
+    compare.add_argument("--max-iter", type=int, default=1000)
+    compare.add_argument("--n-jobs", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        rows = run_comparison(
+            args.datasets, args.estimators, args.n_train, args.seed, args.max_iter, args.n_jobs
+        )
+        print(format_comparison(rows))
+        return
     if args.command == "samplers":
         rows, references = run_ablation(
             args.datasets, args.grid, args.n_train, args.seed, args.max_iter, args.n_jobs

@@ -1,0 +1,444 @@
+"""Noise-contrastive estimation (Gutmann & Hyvarinen, 2010): the paper's NCE baseline.
+
+The energy and a scalar log-normalizer are fitted by logistic regression of the training data
+against samples of a fixed noise distribution (paper Appendix D.7, eq. 50). No sampler is
+learned; ``sample`` runs Metropolis-corrected HMC on the fitted energy.
+"""
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from torch import nn
+from torch.nn import functional as F
+
+from ._base import BaseEnergyEstimator
+
+#: Names of the built-in noise distributions (``noise`` also accepts an object).
+NCE_NOISES = ("gaussian", "diagonal")
+
+# Added to the variances of the fitted noise: a constant feature or collinear features give a
+# singular covariance, whose Cholesky factor does not exist. Standardized non-constant features
+# have unit variance, so this is a 0.1% widening at most.
+NOISE_RIDGE = 1e-3
+
+
+class GaussianNoise:
+    """Gaussian noise distribution ``N(mean, L L^T)`` with the protocol NCE expects.
+
+    A noise object for :class:`NoiseContrastiveEstimator` needs two methods, both acting in
+    the estimator's standardized coordinates ``z = (x - mean_) / scale_``:
+
+    - ``sample(n, generator) -> tensor of shape (n, n_features)``: ``n`` independent draws,
+      using only the given ``torch.Generator`` for randomness (so fits are reproducible);
+    - ``log_prob(z) -> tensor of shape (n,)``: the *normalized* log-density at each row.
+
+    Parameters
+    ----------
+    mean : torch.Tensor of shape (n_features,)
+    scale_tril : torch.Tensor of shape (n_features, n_features)
+        Lower-triangular Cholesky factor ``L`` of the covariance (positive diagonal).
+
+    Examples
+    --------
+    >>> import torch
+    >>> noise = GaussianNoise(torch.zeros(2), torch.eye(2))
+    >>> noise.sample(4, torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 2])
+    >>> round(float(noise.log_prob(torch.zeros(1, 2))[0]), 4)  # -log(2 pi)
+    -1.8379
+    """
+
+    def __init__(self, mean, scale_tril):
+        self.mean = mean
+        self.scale_tril = scale_tril
+
+    @classmethod
+    def fit(cls, data, diagonal=False, ridge=NOISE_RIDGE):
+        """Maximum-likelihood Gaussian of ``data`` (full or diagonal covariance).
+
+        The moments are computed in float64 and the result is cast back to ``data``'s dtype
+        and device; ``ridge`` is added to the variances.
+        """
+        values = data.detach().to(torch.float64)
+        mean = values.mean(0)
+        centred = values - mean
+        covariance = centred.T @ centred / values.shape[0]
+        if diagonal:
+            covariance = torch.diag(torch.diagonal(covariance))
+        covariance = covariance + ridge * torch.eye(
+            values.shape[1], dtype=torch.float64, device=values.device
+        )
+        scale_tril = torch.linalg.cholesky(covariance)
+        return cls(mean.to(data), scale_tril.to(data))
+
+    def sample(self, n, generator):
+        """``n`` draws, shape ``(n, n_features)``."""
+        eps = torch.randn(
+            (n, self.mean.shape[0]),
+            generator=generator,
+            device=self.mean.device,
+            dtype=self.mean.dtype,
+        )
+        return self.mean + eps @ self.scale_tril.T
+
+    def log_prob(self, x):
+        """Normalized log-density of each row of ``x``, shape ``(n,)``."""
+        white = torch.linalg.solve_triangular(self.scale_tril, (x - self.mean).T, upper=False).T
+        d = self.mean.shape[0]
+        log_det = torch.log(torch.diagonal(self.scale_tril)).sum()
+        return -0.5 * white.pow(2).sum(-1) - log_det - 0.5 * d * math.log(2 * math.pi)
+
+
+class LogNormalizer(nn.Module):
+    """The learned scalar ``c`` of ``log p(z) = -E(z) - c`` (standardized coordinates)."""
+
+    def __init__(self, value=0.0):
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor(float(value)))
+
+    def forward(self):
+        return self.c
+
+
+class NoiseContrastiveEstimator(BaseEnergyEstimator):
+    """Energy-based density estimation by noise-contrastive estimation (NCE).
+
+    The model is ``log p(x) = -E(x) - c`` with an energy ``E`` (an MLP by default) and a
+    learned scalar log-normalizer ``c``. Both are fitted by logistic regression that tells the
+    training data from ``nu = noise_ratio`` times as many samples of a fixed noise distribution
+    ``p_n`` (Gutmann & Hyvarinen, 2010; paper Appendix D.7). With the log-odds
+
+    ``G(u) = log p(u) - log(nu * p_n(u))``
+
+    each iteration minimises, over a minibatch of data and a fresh batch of noise,
+
+    ``-E_data[log sigmoid(G(x))] - nu * E_noise[log sigmoid(-G(y))]``.
+
+    The minimiser is the data density itself (when the model family contains it), and
+    ``c`` is then the log-partition function of ``exp(-E)``: NCE needs no sampling from the
+    model and no normalisation during training. It only sees the model where the data or the
+    noise go, so the noise must cover the data's support; the estimator's variance is larger
+    than maximum likelihood's, and grows when the noise is a poor match of the data.
+
+    All computation happens on standardized data ``z = (x - mean_) / scale_``; the built-in
+    noise is fitted there and a user noise object must work there too.
+
+    Parameters
+    ----------
+    noise : {"gaussian", "diagonal"} or object, default="gaussian"
+        The noise distribution ``p_n``, fixed during training. ``"gaussian"``: the
+        full-covariance Gaussian fitted (maximum likelihood) to the standardized training data;
+        ``"diagonal"``: the same with a diagonal covariance (``N(0, I)`` up to constant
+        features). Both get ``1e-3`` added to their variances (see :class:`GaussianNoise`). An
+        object must provide ``sample(n, generator)`` returning an ``(n, n_features)`` tensor of
+        draws made with that ``torch.Generator``, and ``log_prob(z)`` returning the ``(n,)``
+        *normalized* log-densities, both in standardized coordinates
+        (an unnormalized ``log_prob`` shifts ``c`` by its log-normalizer).
+    noise_ratio : float, default=1.0
+        ``nu``, the number of noise samples per data sample: each iteration draws
+        ``max(1, round(noise_ratio * batch_size))`` noise points. Larger values lower the
+        estimator's variance toward maximum likelihood's, at proportional cost.
+    sampling_steps : int, default=200
+        HMC transitions (10 leapfrog steps each, step size adapted in the first half) run by
+        :meth:`sample` from the data's Gaussian ``N(0, I)`` (standardized units); NCE has no
+        sampler of its own.
+    energy_model : {"mlp", "gaussian"} or callable, default="mlp"
+        The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
+        ``base_precision``), a learnable diagonal Gaussian
+        (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
+        ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
+        to ``(n,)`` energies.
+    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
+        Hidden widths of the MLP energy.
+    activation : str, default="silu"
+        Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
+    spectral_norm : bool, default=False
+        Spectral normalization of every linear layer of the energy.
+    base_precision : float, default=0.1
+        Weight of a fixed quadratic ``|z|^2 / 2`` term in the MLP energy: it keeps
+        ``exp(-E)`` integrable far from the data and the noise, where NCE never looks.
+    alpha : float, default=0.0
+        L2 weight decay of the energy network (Adam's ``weight_decay``; not applied to ``c``).
+    batch_size : int, default=256
+        Data points per iteration (the noise batch is ``noise_ratio`` times larger).
+    learning_rate_init : float, default=1e-3
+        Adam learning rate (default ``betas=(0.9, 0.999)``: NCE is a plain minimisation)
+        of the energy and of ``c``.
+    learning_rate_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` decays the learning rate to 5% over ``max_iter`` iterations.
+    max_iter : int, default=5000
+        Training iterations (minibatch updates).
+    ema_decay : float in [0, 1) or None, default=None
+        If set, the fitted energy is the exponential moving average of the energy weights
+        over training with this decay. ``c`` is not averaged (it is the last iterate).
+    tol : float or None, default=None
+        ``None``: run ``max_iter`` iterations. A float: after training, the NCE loss averaged
+        over windows of ``validation_interval`` iterations must have varied by less than
+        ``tol`` over the last ``n_iter_no_change`` windows, else a ConvergenceWarning.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score it (normalised, as
+        ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
+        checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
+        the best model seen (energy and ``c``).
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=10
+    validation_interval : int, default=100
+    warm_start : bool, default=False
+        Reuse the fitted modules, noise and optimizer when ``fit`` is called again.
+    verbose : int, default=0
+        Print a progress line every 100 iterations.
+    device : str, default="auto"
+        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : int, RandomState instance or None, default=None
+        Seeds a ``torch.Generator`` created in ``fit`` (minibatches and noise draws); the
+        global RNGs are untouched.
+    partition : {"auto", "quadrature", "importance"}, default="auto"
+        How ``log_partition_`` is estimated after fitting (independently of ``c``): grid
+        quadrature (``d <= 3``, the default for ``d <= 2``) or importance sampling.
+    partition_resolution : int, default=400
+        Grid cells per axis for quadrature in 1 or 2 dimensions.
+    partition_n_samples : int, default=10000
+        Proposal draws for importance sampling.
+    callbacks : list of Callback or callables, default=None
+
+    Attributes
+    ----------
+    energy_model_ : torch.nn.Module
+        The energy network, acting on standardized inputs.
+    normalizer_ : LogNormalizer
+        Holds the learned ``c`` (``normalizer_.c``, a ``torch.nn.Parameter``) in standardized
+        coordinates.
+    log_normalizer_ : float
+        The learned log-normalizer in the *original* coordinates,
+        ``c + sum(log(scale_))`` (standardizing divides the density by ``prod(scale_)``).
+        It is NCE's own estimate of ``log Z`` and is comparable with ``log_partition_``;
+        ``score_samples`` uses ``log_partition_``.
+    noise_ : object
+        The noise distribution used for training (a :class:`GaussianNoise` for the built-in
+        options, else a deep copy of the ``noise`` object), in standardized coordinates.
+    mean_, scale_ : ndarray of shape (n_features,)
+        Standardization of the training data.
+    log_partition_, log_partition_std_ : float
+        ``log Z`` of ``exp(-E)`` in the original coordinates, estimated after fitting by
+        quadrature or importance sampling (not from ``c``), and its error.
+    partition_method_ : str
+    partition_info_ : dict
+    n_iter_ : int
+    converged_ : bool
+    loss_curve_ : list of float
+        NCE loss per iteration.
+    history_ : dict of list of float
+        ``loss_energy`` (the NCE loss) and ``log_normalizer`` (``c`` in original units) per
+        iteration.
+    validation_scores_ : list of float
+        Validation log-likelihood at every check (``early_stopping=True`` only).
+    best_iteration_ : int
+        Iteration of the returned model (``early_stopping=True`` only).
+    n_divergences_ : int
+        Always 0 (no chains run during training).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has feature names.
+
+    Notes
+    -----
+    ``c`` starts at ``mean_data(-E(z) - log p_n(z))``, the value at which the model and the
+    noise have the same mean log-density on the training data (so the classifier starts
+    undecided there), instead of 0: with a learning rate of ``1e-3``, Adam would need
+    thousands of iterations to move ``c`` by the several nats an MLP energy's initial
+    ``log Z`` can be.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_toy
+    >>> from adesk.estimators._nce import NoiseContrastiveEstimator
+    >>> X = make_toy("moons", 500, random_state=0)
+    >>> nce = NoiseContrastiveEstimator(
+    ...     max_iter=20, hidden_layer_sizes=(16, 16), sampling_steps=10, random_state=0
+    ... )
+    >>> nce = nce.fit(X)
+    >>> nce.sample(3, random_state=0).shape
+    (3, 2)
+    >>> nce.score_samples(X[:2]).shape
+    (2,)
+    >>> isinstance(nce.log_normalizer_, float)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseEnergyEstimator._parameter_constraints,
+        "noise": [StrOptions(set(NCE_NOISES)), HasMethods(["sample", "log_prob"])],
+        "noise_ratio": [Interval(Real, 0, None, closed="neither")],
+        "sampling_steps": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        noise="gaussian",
+        noise_ratio=1.0,
+        sampling_steps=200,
+        energy_model="mlp",
+        hidden_layer_sizes=(128, 128, 128),
+        activation="silu",
+        spectral_norm=False,
+        base_precision=0.1,
+        alpha=0.0,
+        batch_size=256,
+        learning_rate_init=1e-3,
+        learning_rate_schedule="cosine",
+        max_iter=5000,
+        ema_decay=None,
+        tol=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        validation_interval=100,
+        warm_start=False,
+        verbose=0,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        partition="auto",
+        partition_resolution=400,
+        partition_n_samples=10000,
+        callbacks=None,
+    ):
+        self.noise = noise
+        self.noise_ratio = noise_ratio
+        self.sampling_steps = sampling_steps
+        self.energy_model = energy_model
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.spectral_norm = spectral_norm
+        self.base_precision = base_precision
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate_schedule = learning_rate_schedule
+        self.max_iter = max_iter
+        self.ema_decay = ema_decay
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_interval = validation_interval
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.partition = partition
+        self.partition_resolution = partition_resolution
+        self.partition_n_samples = partition_n_samples
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------ building
+    def _build_noise(self, data):
+        if isinstance(self.noise, str):
+            return GaussianNoise.fit(data, diagonal=self.noise == "diagonal")
+        # A copy, so that a stateful noise object passed as a parameter is not mutated by fit.
+        noise = copy.deepcopy(self.noise)
+        # Check the protocol once on two points, so that a wrong shape fails here with a
+        # message naming the parameter rather than deep inside a broadcast.
+        draws = torch.as_tensor(noise.sample(2, self._generator))
+        if tuple(draws.shape) != (2, data.shape[1]):
+            raise ValueError(
+                f"noise.sample(n, generator) must return an (n, n_features) tensor; the noise "
+                f"{noise!r} returned shape {tuple(draws.shape)} for n=2, "
+                f"n_features={data.shape[1]}."
+            )
+        log_prob = torch.as_tensor(noise.log_prob(draws.to(data)))
+        if tuple(log_prob.shape) != (2,):
+            raise ValueError(
+                f"noise.log_prob(z) must return an (n,) tensor; the noise {noise!r} returned "
+                f"shape {tuple(log_prob.shape)} for n=2."
+            )
+        return noise
+
+    def _noise_sample(self, n):
+        with torch.no_grad():
+            draws = torch.as_tensor(self.noise_.sample(n, self._generator))
+        return draws.to(device=self._device, dtype=self._dtype)
+
+    def _noise_log_prob(self, z):
+        with torch.no_grad():
+            values = torch.as_tensor(self.noise_.log_prob(z))
+        return values.to(device=self._device, dtype=self._dtype)
+
+    def _build_modules(self, data):
+        self.noise_ = self._build_noise(data)
+        with torch.no_grad():
+            gap = -self.energy_model_(data) - self._noise_log_prob(data)
+            start = float(gap.mean())
+        # See Notes: start c where the classifier is undecided on average over the data.
+        self.normalizer_ = LogNormalizer(start if math.isfinite(start) else 0.0)
+        self.normalizer_.to(device=self._device, dtype=self._dtype)
+
+    def _build_optimizers(self):
+        # Weight decay would pull c toward 0, which is no simpler a density than any other c.
+        optimizer = torch.optim.Adam(
+            [
+                {"params": list(self.energy_model_.parameters()), "weight_decay": self.alpha},
+                {"params": list(self.normalizer_.parameters()), "weight_decay": 0.0},
+            ],
+            lr=self.learning_rate_init,
+        )
+        for group in optimizer.param_groups:
+            group["initial_lr"] = group["lr"]
+        self._optimizers = [optimizer]
+
+    def _modules_to_train(self):
+        return [self.energy_model_, self.normalizer_]
+
+    # ------------------------------------------------------------ training
+    def _noise_batch_size(self):
+        return max(1, int(round(self.noise_ratio * self.batch_size)))
+
+    def _nce_loss(self, data_batch, noise_batch):
+        """The NCE loss of a data batch against a noise batch (standardized coordinates).
+
+        ``-mean_data log sigmoid(G) - nu * mean_noise log sigmoid(-G)`` with the log-odds
+        ``G(u) = -E(u) - c - log(nu) - log p_n(u)``.
+        """
+        n_data = data_batch.shape[0]
+        points = torch.cat([data_batch, noise_batch.to(data_batch)])
+        log_odds = (
+            -self.energy_model_(points)
+            - self.normalizer_()
+            - math.log(self.noise_ratio)
+            - self._noise_log_prob(points)
+        )
+        data_term = F.logsigmoid(log_odds[:n_data]).mean()
+        noise_term = F.logsigmoid(-log_odds[n_data:]).mean()
+        return -data_term - self.noise_ratio * noise_term
+
+    def _training_step(self, data, iteration):
+        (optimizer,) = self._optimizers
+        index = torch.randint(
+            data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
+        )
+        noise_batch = self._noise_sample(self._noise_batch_size())
+        loss = self._nce_loss(data[index], noise_batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss_energy": float(loss.detach()), "log_normalizer": self.log_normalizer_}
+
+    # ------------------------------------------------------------ sampling
+    def _draw_standardized(self, n_samples, generator):
+        return self._mcmc_from_gaussian(n_samples, self.sampling_steps, generator)
+
+    @property
+    def log_normalizer_(self):
+        """Learned ``c`` in the original coordinates: ``c + sum(log(scale_))``."""
+        c = float(self.normalizer_.c.detach())
+        return c + float(np.log(self.scale_).sum())
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "log_partition_")
