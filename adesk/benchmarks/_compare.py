@@ -25,7 +25,7 @@ COMPARED = {
     "NCE": ("NoiseContrastiveEstimator", {}),
     "NF": ("FlowDualEstimator", {}),
 }
-COMPARE_DATASETS = ("moons", "pinwheel", "Ring")
+COMPARE_DATASETS = ("moons", "pinwheel", "Ring", "Banana", "2spirals")
 
 
 def run_estimator(label, name, n_train=10000, seed=0, max_iter=1000):
