@@ -154,7 +154,13 @@ class GeneralizedLeapfrog(nn.Module):
 
 
 def generalized_leapfrog_step(
-    energy_fn, state, functions, position_step, momentum_step, create_graph=False
+    energy_fn,
+    state,
+    functions,
+    position_step,
+    momentum_step,
+    create_graph=False,
+    momentum_terms=None,
 ):
     """One generalized leapfrog step (eq. 13) and its ``log|det J|`` (eq. 18).
 
@@ -167,13 +173,20 @@ def generalized_leapfrog_step(
     position_step, momentum_step : torch.Tensor or float
         Step sizes broadcastable to ``(n, d)`` and ``(n, l)``.
     create_graph : bool, default=False
+    momentum_terms : tuple of two tensors or None, default=None
+        ``(S_v, g_v)`` at ``state.position`` when already known (the previous step's last
+        half-step computed them at the same point); ``None`` computes them.
 
     Returns
     -------
     new_state : PhaseState
     log_det_jacobian : torch.Tensor of shape (n,)
+    new_momentum_terms : tuple of two tensors
+        ``(S_v, g_v)`` at the new position, for the next step.
     """
-    log_scale_v0, shift_v0 = functions.momentum_terms(state.position, state.energy_grad)
+    if momentum_terms is None:
+        momentum_terms = functions.momentum_terms(state.position, state.energy_grad)
+    log_scale_v0, shift_v0 = momentum_terms
     momentum_half = state.momentum * torch.exp(log_scale_v0) - 0.5 * momentum_step * shift_v0
     log_scale_x, shift_x = functions.position_terms(momentum_half)
     position = state.position * torch.exp(log_scale_x) + position_step * shift_x
@@ -181,7 +194,8 @@ def generalized_leapfrog_step(
     log_scale_v1, shift_v1 = functions.momentum_terms(position, energy_grad)
     momentum = momentum_half * torch.exp(log_scale_v1) - 0.5 * momentum_step * shift_v1
     log_det = log_scale_v0.sum(-1) + log_scale_x.sum(-1) + log_scale_v1.sum(-1)
-    return PhaseState(position, momentum, energy, energy_grad), log_det
+    new_state = PhaseState(position, momentum, energy, energy_grad)
+    return new_state, log_det, (log_scale_v1, shift_v1)
 
 
 def generalized_leapfrog_inverse(
@@ -309,14 +323,23 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
         step_sizes = self._step_schedule(position, generator)
         same_space = self.momentum_dim == self.n_features
         trajectory = [position.detach()] if return_trajectory else None
+        terms = None
         for t in range(self.n_steps):
             position_step = step_sizes[t]
             momentum_step = position_step if same_space else position_step.mean(-1, keepdim=True)
-            state, step_log_det = generalized_leapfrog_step(
-                energy_fn, state, self.functions, position_step, momentum_step, create_graph
+            state, step_log_det, terms = generalized_leapfrog_step(
+                energy_fn,
+                state,
+                self.functions,
+                position_step,
+                momentum_step,
+                create_graph,
+                momentum_terms=terms,
             )
             log_det = log_det + step_log_det
-            state = self._clamp(energy_fn, state, create_graph)
+            if self.lower_bound is not None:
+                # A clamped position invalidates the terms cached at the unclamped one.
+                state, terms = self._clamp(energy_fn, state, create_graph), None
             if trajectory is not None:
                 trajectory.append(state.position.detach())
         return self._finish_trajectory(initial_state, state, log_det, trajectory, generator)

@@ -628,9 +628,6 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         if sampler_params:
             rate = self.sampler_learning_rate or self.learning_rate_init
             optimizers.append(torch.optim.Adam(sampler_params, lr=rate, betas=(0.5, 0.999)))
-        for optimizer in optimizers:
-            for group in optimizer.param_groups:
-                group["initial_lr"] = group["lr"]
         self._optimizers = optimizers
 
     def _modules_to_train(self):
@@ -778,13 +775,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         }
 
     def _data_energy_and_penalty(self, batch, samples_energy):
-        if self.gradient_penalty > 0:
-            batch = batch.detach().requires_grad_(True)
-        energies = self.energy_model_(batch)
-        loss = energies.mean()
-        if self.gradient_penalty > 0:
-            (grad,) = torch.autograd.grad(energies.sum(), batch, create_graph=True)
-            loss = loss + self.gradient_penalty * grad.pow(2).sum(-1).mean()
+        energies, loss = self._data_energy_with_gradient_penalty(batch, self.gradient_penalty)
         if self.energy_penalty > 0:
             loss = loss + self.energy_penalty * (
                 energies.pow(2).mean() + samples_energy.pow(2).mean()
@@ -806,6 +797,3 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     def step_size_(self):
         """Learned step sizes, shape ``(n_steps, 1 or n_features)`` (standardized units)."""
         return self.sampler_.step_sizes().detach().to(torch.float64).cpu().numpy()
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "log_partition_")

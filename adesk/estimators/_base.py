@@ -252,6 +252,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         finally:
             torch.random.set_rng_state(torch_state)
         self._build_optimizers()
+        # The learning-rate schedule scales every group from the rate it was built with.
+        for optimizer in self._optimizers:
+            for group in optimizer.param_groups:
+                group["initial_lr"] = group["lr"]
 
     def _make_energy_model(self, n_features, sizes):
         """The energy network selected by ``energy_model`` (on standardized inputs)."""
@@ -536,6 +540,24 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return Z * self.scale_ + self.mean_
 
+    def _data_energy_with_gradient_penalty(self, batch, weight):
+        """Energies of a data batch and ``mean E + weight * mean |grad_x E|^2``.
+
+        The penalty keeps the energy smooth where the data are (the paper's regulariser);
+        its gradient flows through the input gradient (double backward).
+        """
+        if weight > 0:
+            batch = batch.detach().requires_grad_(True)
+        energies = self.energy_model_(batch)
+        loss = energies.mean()
+        if weight > 0:
+            (grad,) = torch.autograd.grad(energies.sum(), batch, create_graph=True)
+            loss = loss + weight * grad.pow(2).sum(-1).mean()
+        return energies, loss
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "log_partition_")
+
     def _mcmc_from_gaussian(self, n_samples, n_steps, generator):
         """Samples of the fitted energy by Metropolis-corrected HMC from the data's Gaussian.
 
@@ -630,7 +652,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _build_optimizers(self):
-        """Create ``self._optimizers`` (the energy's optimizer first)."""
+        """Create ``self._optimizers`` (the energy's optimizer first).
+
+        The base class records each group's starting rate as ``initial_lr`` afterwards.
+        """
 
     @abstractmethod
     def _modules_to_train(self):

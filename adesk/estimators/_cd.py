@@ -375,8 +375,6 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
             betas=(0.5, 0.999),
             weight_decay=self.alpha,
         )
-        for group in optimizer.param_groups:
-            group["initial_lr"] = group["lr"]
         self._optimizers = [optimizer]
 
     def _modules_to_train(self):
@@ -491,6 +489,3 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         if self.mcmc == "langevin":
             return math.sqrt(2.0 * self.step_size_)
         return self.step_size_
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "log_partition_")

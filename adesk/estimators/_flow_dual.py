@@ -261,9 +261,6 @@ class FlowDualEstimator(BaseEnergyEstimator):
         )
         rate = self.sampler_learning_rate or self.learning_rate_init
         flow_optimizer = torch.optim.Adam(self.flow_.parameters(), lr=rate, betas=(0.5, 0.999))
-        for optimizer in (energy_optimizer, flow_optimizer):
-            for group in optimizer.param_groups:
-                group["initial_lr"] = group["lr"]
         self._optimizers = [energy_optimizer, flow_optimizer]
 
     def _modules_to_train(self):
@@ -317,13 +314,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
 
     def _data_energy_and_penalty(self, batch):
         """The energy's data term ``mean E(batch)`` plus the gradient penalty, and its value."""
-        if self.gradient_penalty > 0:
-            batch = batch.detach().requires_grad_(True)
-        energies = self.energy_model_(batch)
-        loss = energies.mean()
-        if self.gradient_penalty > 0:
-            (grad,) = torch.autograd.grad(energies.sum(), batch, create_graph=True)
-            loss = loss + self.gradient_penalty * grad.pow(2).sum(-1).mean()
+        energies, loss = self._data_energy_with_gradient_penalty(batch, self.gradient_penalty)
         return loss, float(energies.detach().mean())
 
     # ------------------------------------------------------------ sampling
@@ -358,6 +349,3 @@ class FlowDualEstimator(BaseEnergyEstimator):
             return np.empty(0)
         log_q = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return log_q - float(np.log(self.scale_).sum())
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "log_partition_")

@@ -389,8 +389,6 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
             ],
             lr=self.learning_rate_init,
         )
-        for group in optimizer.param_groups:
-            group["initial_lr"] = group["lr"]
         self._optimizers = [optimizer]
 
     def _modules_to_train(self):
@@ -439,6 +437,3 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         """Learned ``c`` in the original coordinates: ``c + sum(log(scale_))``."""
         c = float(self.normalizer_.c.detach())
         return c + float(np.log(self.scale_).sum())
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "log_partition_")

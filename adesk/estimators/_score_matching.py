@@ -308,8 +308,6 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         optimizer = torch.optim.Adam(
             self.energy_model_.parameters(), lr=self.learning_rate_init, weight_decay=self.alpha
         )
-        for group in optimizer.param_groups:
-            group["initial_lr"] = group["lr"]
         self._optimizers = [optimizer]
 
     def _modules_to_train(self):
@@ -338,6 +336,3 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     # ------------------------------------------------------------ sampling
     def _draw_standardized(self, n_samples, generator):
         return self._mcmc_from_gaussian(n_samples, self.sampling_steps, generator)
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "log_partition_")
