@@ -9,6 +9,7 @@ FAST_ADE = dict(
     batch_size=16,
     partition_resolution=16,
     partition_n_samples=64,
+    partition_n_temperatures=10,
     max_initial_points=50,
     replay_buffer_size=64,
     random_state=0,

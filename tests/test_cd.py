@@ -27,6 +27,7 @@ FAST_CD = dict(
     replay_buffer_size=64,
     partition_resolution=16,
     partition_n_samples=64,
+    partition_n_temperatures=10,
     random_state=0,
     device="cpu",
 )

@@ -22,6 +22,7 @@ FAST = dict(
     flow_hidden_layer_sizes=(8,),
     partition_resolution=16,
     partition_n_samples=64,
+    partition_n_temperatures=10,
     random_state=0,
     device="cpu",
 )

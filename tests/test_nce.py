@@ -24,6 +24,7 @@ FAST_NCE = dict(
     batch_size=16,
     partition_resolution=16,
     partition_n_samples=64,
+    partition_n_temperatures=10,
     sampling_steps=4,
     random_state=0,
     device="cpu",

@@ -16,6 +16,7 @@ from ..dynamics._embedding import STEP_SIZE_SHAPES
 from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
 from ..dynamics._langevin import LOGDET_METHODS
 from ..initial import EmpiricalInitial, FlowInitial, GaussianInitial, LatentInitial
+from ..initial._common import isotropic_momentum_log_prob
 from ._base import BaseEnergyEstimator
 
 SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
@@ -226,15 +227,22 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     dtype : {"float32", "float64"}, default="float32"
     random_state : int, RandomState instance or None, default=None
         Seeds a ``torch.Generator`` created in ``fit``; the global RNGs are untouched.
-    partition : {"auto", "quadrature", "importance"}, default="auto"
-        How ``log_partition_`` is estimated after fitting: grid quadrature (``d <= 3``, the
-        default for ``d <= 2``) or importance sampling with a defensive proposal (a kernel
-        density estimate of the training data mixed with a broad Gaussian,
-        :class:`adesk.partition.DefensiveProposal`).
+    partition : {"auto", "quadrature", "importance", "ais"}, default="auto"
+        How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`):
+        ``"quadrature"`` is a midpoint grid over the data's box (``d <= 3``);
+        ``"importance"`` samples the estimator's own sampler when its density is tractable
+        and a defensive proposal (kernel density estimate of the data mixed with a broad
+        Gaussian) otherwise; ``"ais"`` anneals from a Gaussian fitted to the data to
+        ``exp(-E)`` with HMC transitions; ``"auto"`` uses quadrature for ``d <= 2``, else
+        importance sampling when its effective sample size is at least 10% of the draws,
+        else AIS. The method used is ``partition_method_``.
     partition_resolution : int, default=400
         Grid cells per axis for quadrature in 1 or 2 dimensions.
-    partition_n_samples : int, default=10000
-        Proposal draws for importance sampling.
+    partition_n_samples : int or None, default=None
+        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
+    partition_n_temperatures : int, default=500
+        AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
+        roughly as ``1 / partition_n_temperatures``.
     callbacks : list of Callback or callables, default=None
 
     Attributes
@@ -253,10 +261,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     step_size_ : ndarray of shape (n_steps, 1 or n_features)
         Learned step sizes (standardized units).
     log_partition_, log_partition_std_ : float
-        ``log Z`` in the original coordinates and its error (quadrature: change from a
-        grid twice as coarse; importance sampling: standard error).
-    partition_method_ : str
+        ``log Z`` of ``exp(-E)`` in the original coordinates and its error (quadrature: change
+        from a grid twice as coarse; importance sampling and AIS: standard error).
+    partition_method_ : {"quadrature", "importance", "ais"}
+        The method that produced ``log_partition_``.
     partition_info_ : dict
+        The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...).
     n_iter_ : int
     converged_ : bool
     loss_curve_ : list of float
@@ -282,8 +292,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     steps (with the Metropolis test when ``metropolis=True``). With ``initial="data"`` the
     stored training points and the buffer travel with the pickled estimator.
 
-    ``log_partition_`` never uses the sampler's own density: with a replay buffer or a
-    Metropolis test that density is not tractable. See :mod:`adesk.partition`.
+    ``partition="importance"`` uses the dual sampler itself as the proposal when its density
+    is tractable: no replay buffer, no Metropolis test, no ``sample_clip``, and a deterministic
+    embedding (``"hmc"``, ``"ghmc"``, or ``"deterministic_langevin"`` with ``logdet="exact"``).
+    The weight of a draw is ``exp(-E(x_T)) N(v_T; 0, I / lambda) / q_T(x_T, v_T)`` on the
+    augmented space, with ``log q_T = log q_0(x_0, v_0) - log|det J|``. Otherwise the
+    defensive data proposal is used. See :mod:`adesk.partition`.
 
     Examples
     --------
@@ -396,7 +410,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         random_state=None,
         partition="auto",
         partition_resolution=400,
-        partition_n_samples=10000,
+        partition_n_samples=None,
+        partition_n_temperatures=500,
         callbacks=None,
     ):
         self.sampler = sampler
@@ -457,6 +472,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.partition = partition
         self.partition_resolution = partition_resolution
         self.partition_n_samples = partition_n_samples
+        self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
 
     # ------------------------------------------------------------ building
@@ -792,6 +808,26 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     def _mcmc_step_size(self):
         return float(self.sampler_.step_sizes().detach().mean())
+
+    def _has_tractable_sampler(self):
+        if self.replay_buffer_ is not None or self.sampler_.metropolis:
+            return False
+        if self.sample_clip is not None or self.sampler == "langevin":
+            return False
+        return self.sampler != "deterministic_langevin" or self.sampler_.logdet == "exact"
+
+    def _sampler_log_weights(self, n_samples, generator):
+        # The augmented target exp(-E(x)) N(v; 0, I / lambda) has the same normaliser as
+        # exp(-E(x)), and the embedding's output density is q_0 / |det J| (no noise terms).
+        output, log_q0, _ = self._run_sampler(n_samples, generator, False)
+        state = output.state
+        log_q = log_q0 - output.log_det_jacobian
+        log_target = -state.energy
+        if state.momentum is not None and state.momentum.shape[-1] > 0:
+            log_target = log_target + isotropic_momentum_log_prob(
+                state.momentum, self.momentum_penalty
+            )
+        return (log_target - log_q).detach()
 
     @property
     def step_size_(self):

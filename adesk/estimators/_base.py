@@ -17,7 +17,9 @@ from ..energies import GaussianEnergy, MLPEnergy
 from ..energies._mlp import ACTIVATIONS
 from ..partition import (
     DefensiveProposal,
+    GaussianProposal,
     data_bounds,
+    log_partition_ais,
     log_partition_importance,
     log_partition_quadrature,
 )
@@ -76,6 +78,16 @@ def check_random_state_subset(n_samples, max_size, random_state):
     return np.random.default_rng(seed).choice(n_samples, max_size, replace=False)
 
 
+PARTITION_METHODS = ("auto", "quadrature", "importance", "ais")
+
+# partition_n_samples=None: proposal draws for importance sampling, chains for AIS.
+DEFAULT_IMPORTANCE_SAMPLES = 10000
+DEFAULT_AIS_CHAINS = 512
+
+# partition="auto" in d > 2 keeps importance sampling when its effective sample size is at
+# least this fraction of the draws; otherwise it runs AIS.
+AUTO_IMPORTANCE_MIN_ESS_FRACTION = 0.1
+
 # Largest absolute input accepted: beyond it float32 arithmetic in the energy overflows.
 MAX_ABS_INPUT = 1e15
 
@@ -112,9 +124,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "dtype": [StrOptions(set(DTYPES))],
         "random_state": ["random_state"],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
-        "partition": [StrOptions({"auto", "quadrature", "importance"})],
+        "partition": [StrOptions(set(PARTITION_METHODS))],
         "partition_resolution": [Interval(Integral, 8, None, closed="left")],
-        "partition_n_samples": [Interval(Integral, 2, None, closed="left")],
+        "partition_n_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "partition_n_temperatures": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, tuple, callable, None],
     }
 
@@ -397,47 +410,169 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # ------------------------------------------------------- normalisation
     def _estimate_log_partition(self, X):
-        n_features = X.shape[1]
-        method = self.partition
-        if method == "auto":
-            method = "quadrature" if n_features <= 2 else "importance"
+        """Set ``log_partition_``, ``log_partition_std_``, ``partition_method_`` and
+        ``partition_info_`` with the method chosen by ``partition``."""
+        # The quadrature box is three times the data's range per axis.
+        self._partition_bounds = data_bounds(X, margin=1.0)
+        estimate = self._compute_log_partition(
+            self.partition,
+            n_samples=self.partition_n_samples,
+            n_temperatures=self.partition_n_temperatures,
+            bidirectional=False,
+            generator=torch.Generator(device=self._device).manual_seed(0),
+        )
+        self.log_partition_ = estimate["log_partition"]
+        self.log_partition_std_ = estimate["log_partition_std"]
+        self.partition_method_ = estimate["method"]
+        self.partition_info_ = estimate
+
+    def estimate_log_partition(
+        self,
+        method="ais",
+        n_samples=None,
+        n_temperatures=None,
+        bidirectional=False,
+        random_state=0,
+    ):
+        """Estimate ``log Z`` of the fitted energy again, without changing the estimator.
+
+        Use it to check the stored ``log_partition_``: with another method, more samples,
+        another seed, or a bidirectional AIS run whose gap bounds the error.
+
+        Parameters
+        ----------
+        method : {"ais", "importance", "quadrature", "auto"}, default="ais"
+        n_samples : int or None, default=None
+            Importance draws or AIS chains; ``None`` uses ``partition_n_samples`` or its default.
+        n_temperatures : int or None, default=None
+            AIS annealing steps; ``None`` uses ``partition_n_temperatures``.
+        bidirectional : bool, default=False
+            AIS only: also anneal back from the end points (``log_partition_reverse``).
+        random_state : int, RandomState instance or None, default=0
+
+        Returns
+        -------
+        estimate : dict
+            ``log_partition`` and ``log_partition_std`` in the original coordinates, the
+            ``method`` used and its diagnostics (effective sample size, acceptance rate, ...).
+        """
+        check_is_fitted(self, "log_partition_")
+        if method not in PARTITION_METHODS:
+            raise ValueError(f"method must be one of {PARTITION_METHODS}; got {method!r}.")
+        return self._compute_log_partition(
+            method,
+            n_samples=self.partition_n_samples if n_samples is None else n_samples,
+            n_temperatures=(
+                self.partition_n_temperatures if n_temperatures is None else n_temperatures
+            ),
+            bidirectional=bidirectional,
+            generator=make_generator(random_state, self._device),
+        )
+
+    def _compute_log_partition(self, method, n_samples, n_temperatures, bidirectional, generator):
+        n_features = self.n_features_in_
         if method == "quadrature" and n_features > 3:
             raise ValueError(
                 f"partition='quadrature' needs n_features <= 3; got n_features={n_features}. "
-                "Use partition='importance' or 'auto'."
+                "Use partition='ais', 'importance' or 'auto'."
             )
-        self.partition_method_ = method
-        if method == "quadrature":
-            # The box is three times the data range per axis; the error is the change from a
-            # grid twice as coarse.
-            resolution = self.partition_resolution if n_features <= 2 else 64
-            result = log_partition_quadrature(
-                self._raw_energy_tensor,
-                data_bounds(X, margin=1.0),
-                resolution=resolution,
-                device=self._device,
-                dtype=self._dtype,
+        # Every estimate below is of the standardized energy; Z_x = Z_z * prod(scale_).
+        log_scale = float(np.log(self.scale_).sum())
+        if method == "quadrature" or (method == "auto" and n_features <= 2):
+            return self._quadrature_estimate()
+        if method in ("importance", "auto"):
+            estimate = self._importance_estimate(n_samples or DEFAULT_IMPORTANCE_SAMPLES, generator)
+            enough = (
+                estimate["effective_sample_size"]
+                >= AUTO_IMPORTANCE_MIN_ESS_FRACTION * estimate["n_samples"]
             )
-            self.log_partition_ = result.log_partition
-            self.log_partition_std_ = result.error
-            self.partition_info_ = {"bounds": result.bounds, "resolution": result.resolution}
-        else:
-            generator = torch.Generator(device=self._device).manual_seed(0)
-            proposal = DefensiveProposal(self._proposal_points)
-            log_weights = []
-            with torch.no_grad():
-                for start in range(0, self.partition_n_samples, 8192):
-                    count = min(8192, self.partition_n_samples - start)
+            if method == "importance" or (enough and math.isfinite(estimate["log_partition"])):
+                estimate["log_partition"] += log_scale
+                return estimate
+        estimate = self._ais_estimate(
+            n_samples or DEFAULT_AIS_CHAINS, n_temperatures, bidirectional, generator
+        )
+        estimate["log_partition"] += log_scale
+        estimate["log_partition_reverse"] += log_scale
+        return estimate
+
+    def _quadrature_estimate(self):
+        """Midpoint rule on the box around the data; the error is the change from a grid twice
+        as coarse."""
+        n_features = self.n_features_in_
+        resolution = self.partition_resolution if n_features <= 2 else 64
+        result = log_partition_quadrature(
+            self._raw_energy_tensor,
+            self._partition_bounds,
+            resolution=resolution,
+            device=self._device,
+            dtype=self._dtype,
+        )
+        return {
+            "method": "quadrature",
+            "log_partition": result.log_partition,
+            "log_partition_std": result.error,
+            "bounds": result.bounds,
+            "resolution": result.resolution,
+        }
+
+    def _importance_estimate(self, n_samples, generator):
+        """Importance sampling with the estimator's own sampler when its density is tractable
+        (:meth:`_sampler_log_weights`), else with the defensive data proposal."""
+        own = self._has_tractable_sampler()
+        proposal = DefensiveProposal(self._proposal_points)
+        log_weights = []
+        with torch.no_grad():
+            for start in range(0, n_samples, 8192):
+                count = min(8192, n_samples - start)
+                if own:
+                    log_weights.append(self._sampler_log_weights(count, generator))
+                else:
                     z = proposal.sample(count, generator)
                     log_weights.append(-self.energy_model_(z) - proposal.log_prob(z))
-            log_weights = torch.cat(log_weights)
-            result = log_partition_importance(log_weights)
-            self.log_partition_ = result.log_partition + float(np.log(self.scale_).sum())
-            self.log_partition_std_ = result.log_partition_std
-            self.partition_info_ = {
-                "effective_sample_size": result.effective_sample_size,
-                "n_samples": result.n_samples,
-            }
+        result = log_partition_importance(torch.cat(log_weights))
+        return {
+            "method": "importance",
+            "proposal": "sampler" if own else "defensive",
+            "log_partition": result.log_partition,
+            "log_partition_std": result.log_partition_std,
+            "effective_sample_size": result.effective_sample_size,
+            "n_samples": result.n_samples,
+        }
+
+    def _ais_estimate(self, n_chains, n_temperatures, bidirectional, generator):
+        """AIS from a Gaussian fitted to (a subset of) the standardized training data."""
+        initial = GaussianProposal.fit(self._proposal_points)
+        result = log_partition_ais(
+            self.energy_model_,
+            initial,
+            n_chains=n_chains,
+            n_temperatures=n_temperatures,
+            bidirectional=bidirectional,
+            generator=generator,
+        )
+        return {
+            "method": "ais",
+            "log_partition": result.log_partition,
+            "log_partition_std": result.log_partition_std,
+            "effective_sample_size": result.effective_sample_size,
+            "n_chains": result.n_chains,
+            "n_temperatures": result.n_temperatures,
+            "acceptance_rate": result.acceptance_rate,
+            "final_step_size": result.step_sizes[-1],
+            "n_divergences": result.n_divergences,
+            "log_partition_reverse": result.log_partition_reverse,
+            "log_partition_reverse_std": result.log_partition_reverse_std,
+        }
+
+    def _has_tractable_sampler(self):
+        """Whether :meth:`_sampler_log_weights` is available (no sampler density by default)."""
+        return False
+
+    def _sampler_log_weights(self, n_samples, generator):
+        """``-E(z) - log q(z)`` (standardized) for ``n_samples`` draws of the estimator's own
+        sampler; only called when :meth:`_has_tractable_sampler` is true."""
+        raise NotImplementedError
 
     def _raw_energy_tensor(self, x):
         shift = torch.as_tensor(self.mean_, dtype=x.dtype, device=x.device)

@@ -174,13 +174,22 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds a ``torch.Generator`` created in ``fit`` (minibatches, projections, noise); the
         global RNGs are untouched.
-    partition : {"auto", "quadrature", "importance"}, default="auto"
-        How ``log_partition_`` is estimated after fitting (quadrature for ``d <= 2`` by
-        default, importance sampling otherwise).
+    partition : {"auto", "quadrature", "importance", "ais"}, default="auto"
+        How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`):
+        ``"quadrature"`` is a midpoint grid over the data's box (``d <= 3``);
+        ``"importance"`` samples the estimator's own sampler when its density is tractable
+        and a defensive proposal (kernel density estimate of the data mixed with a broad
+        Gaussian) otherwise; ``"ais"`` anneals from a Gaussian fitted to the data to
+        ``exp(-E)`` with HMC transitions; ``"auto"`` uses quadrature for ``d <= 2``, else
+        importance sampling when its effective sample size is at least 10% of the draws,
+        else AIS. The method used is ``partition_method_``.
     partition_resolution : int, default=400
         Grid cells per axis for quadrature in 1 or 2 dimensions.
-    partition_n_samples : int, default=10000
-        Proposal draws for importance sampling.
+    partition_n_samples : int or None, default=None
+        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
+    partition_n_temperatures : int, default=500
+        AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
+        roughly as ``1 / partition_n_temperatures``.
     callbacks : list of Callback or callables, default=None
 
     Attributes
@@ -190,9 +199,12 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     mean_, scale_ : ndarray of shape (n_features,)
         Standardization of the training data.
     log_partition_, log_partition_std_ : float
-        ``log Z`` in the original coordinates and its error.
-    partition_method_ : str
+        ``log Z`` of ``exp(-E)`` in the original coordinates and its error (quadrature: change
+        from a grid twice as coarse; importance sampling and AIS: standard error).
+    partition_method_ : {"quadrature", "importance", "ais"}
+        The method that produced ``log_partition_``.
     partition_info_ : dict
+        The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...).
     n_iter_ : int
     converged_ : bool
     loss_curve_ : list of float
@@ -266,7 +278,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         random_state=None,
         partition="auto",
         partition_resolution=400,
-        partition_n_samples=10000,
+        partition_n_samples=None,
+        partition_n_temperatures=500,
         callbacks=None,
     ):
         self.method = method
@@ -297,6 +310,7 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         self.partition = partition
         self.partition_resolution = partition_resolution
         self.partition_n_samples = partition_n_samples
+        self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
 
     # ------------------------------------------------------------ building

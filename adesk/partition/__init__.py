@@ -4,11 +4,16 @@ They work on any callable energy and return the estimate with an error or a stan
 that ``score_samples = -E(x) - log Z`` is a normalized log-density one can compare across models.
 """
 
+from ._ais import AISResult, log_partition_ais, sigmoid_schedule
 from ._importance import ImportanceResult, log_partition_importance
-from ._proposal import DefensiveProposal
+from ._proposal import DefensiveProposal, GaussianProposal
 from ._quadrature import QuadratureResult, data_bounds, log_partition_quadrature
 
 __all__ = [
+    "AISResult",
+    "GaussianProposal",
+    "log_partition_ais",
+    "sigmoid_schedule",
     "DefensiveProposal",
     "ImportanceResult",
     "QuadratureResult",

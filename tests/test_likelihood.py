@@ -1,0 +1,245 @@
+"""Every estimator's ``score`` is a normalised held-out log-likelihood one can compare.
+
+The references are independent of the estimators' own normalisation: the analytic partition
+function of a (learned) Gaussian energy, scipy's Gaussian log-density, and a brute-force grid
+sum of ``exp(-energy)`` over a box different from the estimator's.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from adesk import (
+    ADEDensityEstimator,
+    ContrastiveDivergenceEstimator,
+    FlowDualEstimator,
+    NoiseContrastiveEstimator,
+    ScoreMatchingEstimator,
+)
+from adesk.metrics import log_likelihood, log_likelihood_scorer, transform_log_det
+
+SMALL = dict(
+    hidden_layer_sizes=(16, 16),
+    max_iter=30,
+    batch_size=64,
+    random_state=0,
+    device="cpu",
+)
+OWN = {
+    ADEDensityEstimator: dict(n_steps=2, max_initial_points=100, replay_buffer_size=64),
+    ContrastiveDivergenceEstimator: dict(n_mcmc_steps=3, n_leapfrog_steps=2, sampling_steps=4),
+    ScoreMatchingEstimator: dict(sampling_steps=4),
+    NoiseContrastiveEstimator: dict(sampling_steps=4),
+    FlowDualEstimator: dict(n_flow_layers=2, flow_hidden_layer_sizes=(8,)),
+}
+ESTIMATORS = list(OWN)
+
+
+def small(cls, **overrides):
+    return cls(**{**SMALL, **OWN[cls], **overrides})
+
+
+def gaussian_data(n, d, seed):
+    rng = np.random.RandomState(seed)
+    return rng.normal(size=(n, d)) * np.linspace(0.5, 3.0, d) + np.arange(d)
+
+
+def analytic_log_partition(est):
+    """log Z of the learned GaussianEnergy, in the original coordinates."""
+    model = est.energy_model_
+    return float(model.log_partition().detach()) + float(np.log(est.scale_).sum())
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("method", ["ais", "importance"])
+def test_sampling_normalisers_match_the_analytic_partition(cls, method):
+    X = gaussian_data(600, 4, seed=0)
+    est = small(cls, energy_model="gaussian", partition=method).fit(X)
+    assert est.partition_method_ == method
+    truth = analytic_log_partition(est)
+    # 3 reported standard errors, plus float32 rounding of the energies (~1e-5 relative).
+    assert abs(est.log_partition_ - truth) < 3 * est.log_partition_std_ + 2e-3
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_quadrature_matches_the_analytic_partition_in_2d(cls):
+    X = gaussian_data(600, 2, seed=1)
+    est = small(cls, energy_model="gaussian", dtype="float64").fit(X)
+    assert est.partition_method_ == "quadrature"
+    assert abs(est.log_partition_ - analytic_log_partition(est)) < 1e-3
+
+
+@pytest.mark.parametrize("cls", [ADEDensityEstimator, FlowDualEstimator], ids=lambda c: c.__name__)
+def test_importance_uses_the_tractable_dual_sampler(cls):
+    params = {"initial": "gaussian", "replay_buffer_size": 0, "metropolis": False}
+    params = params if cls is ADEDensityEstimator else {}
+    X = gaussian_data(600, 5, seed=2)
+    est = small(cls, energy_model="gaussian", partition="importance", **params).fit(X)
+    assert est.partition_info_["proposal"] == "sampler"
+    assert abs(est.log_partition_ - analytic_log_partition(est)) < 3 * est.log_partition_std_ + 2e-3
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sampler": "ghmc", "initial": "flow", "n_flow_layers": 2, "metropolis": False},
+        {"sampler": "deterministic_langevin", "initial": "gaussian", "logdet": "exact"},
+        {"sampler": "ghmc", "initial": "latent", "metropolis": False, "latent_dim": 2},
+    ],
+    ids=["ghmc-flow", "deterministic_langevin-gaussian", "ghmc-latent"],
+)
+def test_dual_sampler_importance_weights_are_exact_for_other_embeddings(params):
+    """The augmented-space weights are unbiased for Z for each tractable embedding."""
+    X = gaussian_data(600, 3, seed=3)
+    est = small(
+        ADEDensityEstimator,
+        energy_model="gaussian",
+        partition="importance",
+        partition_n_samples=40000,
+        replay_buffer_size=0,
+        **params,
+    ).fit(X)
+    assert est.partition_info_["proposal"] == "sampler"
+    error = abs(est.log_partition_ - analytic_log_partition(est))
+    assert error < 3 * est.log_partition_std_ + 2e-3
+
+
+def test_samplers_without_a_density_fall_back_to_the_defensive_proposal():
+    X = gaussian_data(300, 3, seed=4)
+    est = small(ADEDensityEstimator, partition="importance").fit(X)  # replay buffer: no density
+    assert est.partition_info_["proposal"] == "defensive"
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_score_equals_an_independent_gaussian_log_likelihood(cls):
+    X = gaussian_data(800, 3, seed=5)
+    X_test = gaussian_data(300, 3, seed=6)
+    est = small(cls, energy_model="gaussian", partition="ais").fit(X)
+    model = est.energy_model_
+    mean = est.mean_ + est.scale_ * model.mean.detach().numpy()
+    std = est.scale_ * np.exp(model.log_std.detach().numpy())
+    reference = norm.logpdf(X_test, mean, std).sum(axis=1).mean()
+    assert abs(est.score(X_test) - reference) < 3 * est.log_partition_std_ + 2e-3
+
+
+def test_score_of_an_mlp_energy_matches_a_brute_force_grid():
+    """Held-out log-likelihood against a grid sum over a wider box at another resolution."""
+    X = gaussian_data(600, 2, seed=7)
+    X_test = gaussian_data(200, 2, seed=8)
+    est = small(ADEDensityEstimator, dtype="float64", partition_resolution=300).fit(X)
+    low, high = X.min(0) - 2 * np.ptp(X, 0), X.max(0) + 2 * np.ptp(X, 0)
+    axes = [np.linspace(a, b, 701) for a, b in zip(low, high)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
+    log_terms = -est.energy(grid)
+    cell = np.prod([axis[1] - axis[0] for axis in axes])
+    log_z = np.logaddexp.reduce(log_terms) + math.log(cell)
+    reference = np.mean(-est.energy(X_test) - log_z)
+    assert abs(est.score(X_test) - reference) < 5e-3
+
+
+def test_score_samples_is_deterministic_after_fit():
+    X = gaussian_data(300, 4, seed=9)
+    est = small(ADEDensityEstimator, partition="ais", partition_n_temperatures=50).fit(X)
+    first = est.score_samples(X)
+    est.sample(10, random_state=1)
+    np.testing.assert_array_equal(first, est.score_samples(X))
+    again = small(ADEDensityEstimator, partition="ais", partition_n_temperatures=50).fit(X)
+    assert again.log_partition_ == est.log_partition_
+
+
+def test_estimate_log_partition_checks_without_changing_the_estimator():
+    X = gaussian_data(400, 3, seed=10)
+    est = small(ADEDensityEstimator, energy_model="gaussian", partition="ais").fit(X)
+    stored = est.log_partition_
+    check = est.estimate_log_partition("ais", bidirectional=True, random_state=1)
+    assert est.log_partition_ == stored
+    truth = analytic_log_partition(est)
+    assert check["log_partition"] <= truth + 3 * check["log_partition_std"] + 2e-3
+    assert abs(check["log_partition_reverse"] - truth) < 0.05
+    with pytest.raises(ValueError, match="method"):
+        est.estimate_log_partition("exact")
+
+
+def test_unnormalisable_energy_scores_nan_not_inf():
+    """A NaN normaliser warns at fit and scores NaN, which GridSearchCV ranks last."""
+
+    class Broken(torch.nn.Module):
+        def __init__(self, n_features):
+            super().__init__()
+            self.linear = torch.nn.Linear(n_features, 1)
+
+        def forward(self, x):
+            return self.linear(x).squeeze(-1) * float("nan")
+
+    X = gaussian_data(100, 3, seed=11)
+    with pytest.warns(RuntimeWarning, match="log-partition"):
+        est = small(ADEDensityEstimator, energy_model=Broken, max_iter=0).fit(X)
+    assert math.isnan(est.score(X))
+    search = GridSearchCV(
+        small(ADEDensityEstimator, max_iter=5, partition="ais", partition_n_temperatures=20),
+        {"energy_model": ["mlp", Broken]},
+        cv=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(X)
+    assert search.best_params_["energy_model"] == "mlp"
+
+
+def test_grid_search_across_families_picks_by_held_out_log_likelihood():
+    X = gaussian_data(240, 2, seed=12)
+    pipeline = Pipeline([("scale", StandardScaler()), ("est", small(ADEDensityEstimator))])
+    grid = [
+        {"est": [small(ADEDensityEstimator)], "est__hidden_layer_sizes": [(16,), (16, 16)]},
+        {"est": [small(ScoreMatchingEstimator)]},
+        {"est": [small(ContrastiveDivergenceEstimator)]},
+        {"est": [small(FlowDualEstimator, energy_model="gaussian")]},
+    ]
+    cv = KFold(3)
+    search = GridSearchCV(pipeline, grid, cv=cv).fit(X)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    assert search.best_index_ == int(np.argmax(scores))
+    # The cross-validated score is the mean held-out log-likelihood of each fold.
+    chosen = search.cv_results_["params"][1]
+    manual = []
+    for train, test in cv.split(X):
+        model = Pipeline([("scale", StandardScaler()), ("est", small(ADEDensityEstimator))])
+        model.set_params(**chosen).fit(X[train])
+        manual.append(np.mean(model.score_samples(X[test])))
+    np.testing.assert_allclose(scores[1], np.mean(manual), rtol=1e-6)
+
+
+def test_log_likelihood_scorer_makes_different_scalers_comparable():
+    """The estimators standardize internally, so with the scaler's log-determinant added
+    back, pipelines with different scalers and the bare estimator give the same density."""
+    X = gaussian_data(600, 2, seed=13) * [10.0, 0.1]
+    X_test = gaussian_data(200, 2, seed=14) * [10.0, 0.1]
+    params = dict(energy_model="gaussian", dtype="float64")
+    bare = small(FlowDualEstimator, **params).fit(X)
+    reference = bare.score(X_test)
+    for scaler in (StandardScaler(), MinMaxScaler()):
+        piped = Pipeline([("scale", scaler), ("est", small(FlowDualEstimator, **params))]).fit(X)
+        assert abs(log_likelihood_scorer(piped, X_test) - reference) < 1e-3
+        # Uncorrected, the pipeline's score is off by the scaler's log-determinant.
+        log_det = transform_log_det(piped.named_steps["scale"], 2)
+        assert abs(log_det) > 0.3
+        assert abs(piped.score(X_test) + log_det - reference) < 1e-3
+        np.testing.assert_allclose(
+            log_likelihood(piped, X_test), bare.score_samples(X_test), atol=5e-3
+        )
+    search = GridSearchCV(
+        Pipeline([("scale", StandardScaler()), ("est", small(FlowDualEstimator, **params))]),
+        {"scale": [StandardScaler(), MinMaxScaler(), "passthrough"]},
+        scoring=log_likelihood_scorer,
+        cv=2,
+    ).fit(X)
+    spread = np.ptp(search.cv_results_["mean_test_score"])
+    assert spread < 1e-2
