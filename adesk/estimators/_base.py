@@ -49,7 +49,9 @@ class _ValidationTracker:
         est = self.estimator
         est._set_training_mode(False)
         try:
-            est._estimate_log_partition(self.X_bounds)
+            # A quarter of the sampling budget: checks compare models against each other,
+            # and the final normalisation after fit uses the full budget.
+            est._estimate_log_partition(self.X_bounds, budget=0.25)
             score = float(np.mean(-est.energy(self.X_val) - est.log_partition_))
         finally:
             est._set_training_mode(True)
@@ -409,17 +411,22 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
 
     # ------------------------------------------------------- normalisation
-    def _estimate_log_partition(self, X):
+    def _estimate_log_partition(self, X, budget=1.0):
         """Set ``log_partition_``, ``log_partition_std_``, ``partition_method_`` and
-        ``partition_info_`` with the method chosen by ``partition``."""
+        ``partition_info_`` with the method chosen by ``partition``; ``budget`` scales the
+        number of samples (or chains) and temperatures."""
         # The quadrature box is three times the data's range per axis.
         self._partition_bounds = data_bounds(X, margin=1.0)
+        n_samples = self.partition_n_samples
+        if n_samples is not None:
+            n_samples = max(2, int(budget * n_samples))
         estimate = self._compute_log_partition(
             self.partition,
-            n_samples=self.partition_n_samples,
-            n_temperatures=self.partition_n_temperatures,
+            n_samples=n_samples,
+            n_temperatures=max(1, int(budget * self.partition_n_temperatures)),
             bidirectional=False,
             generator=torch.Generator(device=self._device).manual_seed(0),
+            budget=budget,
         )
         self.log_partition_ = estimate["log_partition"]
         self.log_partition_std_ = estimate["log_partition_std"]
@@ -469,7 +476,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             generator=make_generator(random_state, self._device),
         )
 
-    def _compute_log_partition(self, method, n_samples, n_temperatures, bidirectional, generator):
+    def _compute_log_partition(
+        self, method, n_samples, n_temperatures, bidirectional, generator, budget=1.0
+    ):
         n_features = self.n_features_in_
         if method == "quadrature" and n_features > 3:
             raise ValueError(
@@ -481,7 +490,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if method == "quadrature" or (method == "auto" and n_features <= 2):
             return self._quadrature_estimate()
         if method in ("importance", "auto"):
-            estimate = self._importance_estimate(n_samples or DEFAULT_IMPORTANCE_SAMPLES, generator)
+            estimate = self._importance_estimate(
+                n_samples or int(budget * DEFAULT_IMPORTANCE_SAMPLES), generator
+            )
             enough = (
                 estimate["effective_sample_size"]
                 >= AUTO_IMPORTANCE_MIN_ESS_FRACTION * estimate["n_samples"]
@@ -490,7 +501,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 estimate["log_partition"] += log_scale
                 return estimate
         estimate = self._ais_estimate(
-            n_samples or DEFAULT_AIS_CHAINS, n_temperatures, bidirectional, generator
+            n_samples or int(budget * DEFAULT_AIS_CHAINS), n_temperatures, bidirectional, generator
         )
         estimate["log_partition"] += log_scale
         estimate["log_partition_reverse"] += log_scale
