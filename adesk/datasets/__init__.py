@@ -1,5 +1,6 @@
-"""Data generators: the paper's 14 two-dimensional toy distributions."""
+"""Data: the paper's 14 two-dimensional toy distributions and image datasets."""
 
+from ._images import load_cifar10, load_digits_images, load_mnist
 from ._toy import (
     DEGENERATE_DATASETS,
     TOY_DATASETS,
@@ -23,6 +24,9 @@ from ._toy import (
 __all__ = [
     "DEGENERATE_DATASETS",
     "TOY_DATASETS",
+    "load_cifar10",
+    "load_digits_images",
+    "load_mnist",
     "make_banana",
     "make_circles",
     "make_cos",

@@ -5,6 +5,7 @@ the model density is ``exp(-E(x)) / Z``. The paper's potential is ``f = -E``.
 """
 
 from ._analytic import GaussianEnergy
+from ._conv import ConvEnergy
 from ._mlp import MLPEnergy
 
-__all__ = ["GaussianEnergy", "MLPEnergy"]
+__all__ = ["ConvEnergy", "GaussianEnergy", "MLPEnergy"]

@@ -6,12 +6,14 @@ gives an estimate of its entropy ``H(q_0)`` for the objective (eq. 20):
 - :class:`GaussianInitial`: learnable diagonal Gaussian (analytic entropy);
 - :class:`FlowInitial`: planar or RealNVP normalizing flow for ``x`` (Appendix C.2);
 - :class:`LatentInitial`: deep latent variable model ``x = phi(v) + eps`` (eq. 39-40);
+- :class:`ImageLatentInitial`: its deconvolutional version for images (Table 4(b));
 - :class:`EmpiricalInitial`: the nonparametric ``q_0`` (stored data plus learned noise, eq. 41).
 """
 
 from ._empirical import EmpiricalInitial
 from ._flow import AffineCoupling, FlowInitial, PlanarFlow
 from ._gaussian import GaussianInitial
+from ._image_latent import ImageLatentInitial
 from ._latent import LatentInitial
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "EmpiricalInitial",
     "FlowInitial",
     "GaussianInitial",
+    "ImageLatentInitial",
     "LatentInitial",
     "PlanarFlow",
 ]
