@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..dynamics import run_mcmc
-from ..energies import GaussianEnergy, MLPEnergy
+from ..energies import ConvEnergy, GaussianEnergy, MLPEnergy
 from ..energies._mlp import ACTIVATIONS
 from ..partition import (
     DefensiveProposal,
@@ -94,6 +94,13 @@ AUTO_IMPORTANCE_MIN_ESS_FRACTION = 0.1
 MAX_ABS_INPUT = 1e15
 
 
+def _has_parametrizations(module):
+    """Whether any submodule carries a ``torch.nn.utils.parametrize`` parametrization."""
+    return any(
+        torch.nn.utils.parametrize.is_parametrized(submodule) for submodule in module.modules()
+    )
+
+
 class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of adesk's energy-based density estimators.
 
@@ -105,7 +112,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """
 
     _parameter_constraints = {
-        "energy_model": [StrOptions({"mlp", "gaussian"}), callable],
+        "energy_model": [StrOptions({"mlp", "gaussian", "conv"}), callable],
+        "image_shape": ["array-like", None],
+        "standardize": [StrOptions({"per_feature", "global", "none"})],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "spectral_norm": ["boolean"],
@@ -225,6 +234,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             ) from error
 
     def _validate_X(self, X, reset):
+        X = self._flatten_images(X, reset)
         X = validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
         )
@@ -235,6 +245,41 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return X
 
+    def _flatten_images(self, X, reset):
+        """Accept ``(n, C, H, W)`` image arrays: record the layout at fit, return flat rows."""
+        if np.ndim(X) != 4:
+            if reset:
+                self._images_in_ = False
+            return X
+        X = np.asarray(X)
+        shape = tuple(int(s) for s in X.shape[1:])
+        if reset:
+            self._images_in_ = True
+            self._fit_image_shape = shape
+        elif getattr(self, "image_shape_", None) != shape:
+            raise ValueError(
+                f"X has images of shape {shape}; the estimator was fitted on "
+                f"{getattr(self, 'image_shape_', None)}."
+            )
+        return X.reshape(X.shape[0], -1)
+
+    def _resolve_image_shape(self, n_features):
+        """``image_shape_`` from the parameter or the 4-D training array (or None)."""
+        from_data = getattr(self, "_fit_image_shape", None) if self._images_in_ else None
+        shape = self.image_shape
+        if shape is not None:
+            shape = tuple(int(s) for s in np.atleast_1d(shape))
+            if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != n_features:
+                raise ValueError(
+                    "image_shape must be (channels, height, width) with channels * height * "
+                    f"width == n_features ({n_features}); got image_shape={self.image_shape!r}."
+                )
+            if from_data is not None and from_data != shape:
+                raise ValueError(
+                    f"image_shape={shape} does not match the images in X ({from_data})."
+                )
+        self.image_shape_ = shape if shape is not None else from_data
+
     def _setup_torch(self, resume):
         self._device = resolve_device(self.device)
         self._dtype = DTYPES[self.dtype]
@@ -242,8 +287,18 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             self._generator = make_generator(self.random_state, self._device)
 
     def _initialise_state(self, X):
-        self.mean_ = X.mean(axis=0).astype(np.float64)
-        scale = X.std(axis=0).astype(np.float64)
+        self._resolve_image_shape(X.shape[1])
+        if self.standardize == "per_feature":
+            self.mean_ = X.mean(axis=0).astype(np.float64)
+            scale = X.std(axis=0).astype(np.float64)
+        elif self.standardize == "global":
+            # One offset and one scale for every feature: keeps the relative scale of pixels,
+            # which convolutional energies rely on.
+            self.mean_ = np.full(X.shape[1], X.mean(), dtype=np.float64)
+            scale = np.full(X.shape[1], X.std(), dtype=np.float64)
+        else:
+            self.mean_ = np.zeros(X.shape[1])
+            scale = np.ones(X.shape[1])
         # A constant feature (or a single sample) has no scale; keep its units.
         self.scale_ = np.where(scale > 1e-12 * np.maximum(np.abs(self.mean_), 1.0), scale, 1.0)
         self.history_ = {}
@@ -280,6 +335,15 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 n_features,
                 hidden_layer_sizes=sizes,
                 activation=self.activation,
+                spectral_norm=self.spectral_norm,
+                base_precision=self.base_precision,
+            )
+        if choice == "conv":
+            # Flat rows without an image shape are treated as one-row, one-channel images
+            # (1-D signals), so the convolutional energy accepts any tabular input.
+            shape = self.image_shape_ or (1, 1, n_features)
+            return ConvEnergy(
+                shape,
                 spectral_norm=self.spectral_norm,
                 base_precision=self.base_precision,
             )
@@ -663,6 +727,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features), float64
+            Or ``(n_samples, C, H, W)`` when the estimator was fitted on image arrays.
         """
         check_is_fitted(self, "energy_model_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
@@ -684,7 +749,13 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 Z = self._refine_standardized(Z, int(n_mcmc_steps), generator)
             pieces.append(Z)
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
-        return Z * self.scale_ + self.mean_
+        return self._to_output_layout(Z * self.scale_ + self.mean_)
+
+    def _to_output_layout(self, X):
+        """Flat rows back to ``(n, C, H, W)`` when the estimator was fitted on images."""
+        if getattr(self, "_images_in_", False):
+            return X.reshape(X.shape[0], *self.image_shape_)
+        return X
 
     def _data_energy_with_gradient_penalty(self, batch, weight):
         """Energies of a data batch and ``mean E + weight * mean |grad_x E|^2``.
@@ -753,6 +824,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         for key in ("_device", "_dtype"):
             if key in state:
                 state[key] = str(state[key])
+        energy = state.get("energy_model_")
+        if energy is not None and _has_parametrizations(energy):
+            # Parametrized modules (spectral normalisation) refuse to pickle; keep the
+            # weights and rebuild the module from the estimator's parameters on load.
+            state["energy_model_"] = None
+            state["_energy_state_dict"] = {
+                k: v.detach().cpu() for k, v in energy.state_dict().items()
+            }
         return state
 
     def __setstate__(self, state):
@@ -765,6 +844,15 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if generator_state is not None:
             self._generator = torch.Generator(device=generator_device)
             self._generator.set_state(generator_state)
+        energy_state = self.__dict__.pop("_energy_state_dict", None)
+        if energy_state is not None:
+            sizes = self.hidden_layer_sizes
+            sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
+            with torch.random.fork_rng(devices=[]):
+                module = self._make_energy_model(self.n_features_in_, sizes)
+            module.load_state_dict(energy_state)
+            self.energy_model_ = module.to(device=self._device, dtype=self._dtype)
+            self.energy_model_.train(False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

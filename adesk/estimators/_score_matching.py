@@ -126,12 +126,22 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     sampling_steps : int, default=200
         HMC transitions (10 leapfrog steps each, step size adapted during the first half) that
         :meth:`sample` runs from ``N(0, I)`` in standardized units.
-    energy_model : {"mlp", "gaussian"} or callable, default="mlp"
+    energy_model : {"mlp", "gaussian", "conv"} or callable, default="mlp"
         The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
         ``base_precision``), a learnable diagonal Gaussian
         (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
         ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
         to ``(n,)`` energies.
+    image_shape : tuple of 3 ints or None, default=None
+        ``(channels, height, width)`` of flat image rows. Not needed when ``X`` is passed as an
+        ``(n, C, H, W)`` array, whose layout is recorded (``image_shape_``) and used by
+        :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
+        (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
+        without an image shape are treated as ``(1, 1, n_features)`` images).
+    standardize : {"per_feature", "global", "none"}, default="per_feature"
+        How inputs are scaled before the energy sees them: each feature to zero mean and unit
+        variance, all features by one mean and one scale (keeps the relative scale of pixels,
+        for images), or not at all. Scores are always in the original units.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -256,6 +266,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         noise_std=0.1,
         sampling_steps=200,
         energy_model="mlp",
+        image_shape=None,
+        standardize="per_feature",
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         spectral_norm=False,
@@ -287,6 +299,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         self.noise_std = noise_std
         self.sampling_steps = sampling_steps
         self.energy_model = energy_model
+        self.image_shape = image_shape
+        self.standardize = standardize
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.spectral_norm = spectral_norm
