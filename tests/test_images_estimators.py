@@ -173,3 +173,12 @@ def test_spectrally_normalised_energies_pickle(params):
     assert torch.equal(state, torch.random.get_rng_state())
     np.testing.assert_array_equal(restored.score_samples(X), est.score_samples(X))
     np.testing.assert_array_equal(restored.sample(5, random_state=3), est.sample(5, random_state=3))
+
+
+def test_sample_initial_is_q0_alone(preset_fit):
+    draws = preset_fit.sample_initial(4, random_state=0)
+    assert draws.shape == (4, 1, 8, 8)
+    np.testing.assert_array_equal(draws, preset_fit.sample_initial(4, random_state=0))
+    assert not np.allclose(draws, preset_fit.sample(4, random_state=0))
+    with pytest.raises(ValueError, match="n_samples"):
+        preset_fit.sample_initial(0)

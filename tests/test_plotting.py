@@ -296,6 +296,20 @@ def test_plot_energy_histogram(data):
     assert bars[0].patches[0].get_x() == pytest.approx(bars[1].patches[0].get_x())
 
 
+def test_plot_energy_histogram_draws_n_generated_samples(data):
+    class Sampling(GaussianEnergy):
+        def sample(self, n_samples, random_state=None):
+            self.drawn = n_samples
+            return np.random.default_rng(random_state).normal(size=(n_samples, 2))
+
+    model = Sampling()
+    ax = plot_energy_histogram(model, data, 150, bins=10)
+    assert model.drawn == 150
+    assert len([c for c in ax.containers if isinstance(c, BarContainer)]) == 2
+    with pytest.raises(ValueError, match="positive"):
+        plot_energy_histogram(model, data, 0)
+
+
 # ---------------------------------------------------------------------------
 # plot_fit_summary
 # ---------------------------------------------------------------------------

@@ -872,6 +872,35 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         """Learned step sizes, shape ``(n_steps, 1 or n_features)`` (standardized units)."""
         return self.sampler_.step_sizes().detach().to(torch.float64).cpu().numpy()
 
+    def sample_initial(self, n_samples=1, random_state=None):
+        """Draw from the learned initial distribution ``q_0`` alone, without the dynamics.
+
+        The ablation of the paper's Table 3 ("Deep LVM init w/o HMC"): compare these draws
+        with :meth:`sample` to see what the learned dynamics add.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features) or (n_samples, C, H, W)
+            In the layout of the training data.
+        """
+        check_is_fitted(self, "log_partition_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
+        generator = make_generator(random_state, self._device)
+        pieces = []
+        with torch.no_grad():
+            for start in range(0, int(n_samples), 8192):
+                count = min(8192, int(n_samples) - start)
+                position, _, _ = self.initial_.sample(count, generator)
+                pieces.append(position)
+        Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
+        return self._to_output_layout(Z * self.scale_ + self.mean_)
+
     # -------------------------------------------------------------- images
     @classmethod
     def image_preset(cls, nonparametric=False, **overrides):

@@ -460,8 +460,10 @@ def plot_energy_histogram(
         Fitted estimator exposing ``energy(X)``.
     X_data : array-like of shape (n_samples, n_features)
         Data points.
-    X_samples : array-like of shape (n_draws, n_features)
-        Samples drawn from the model.
+    X_samples : array-like of shape (n_draws, n_features), or int
+        Samples drawn from the model, or the number of samples to draw with
+        ``estimator.sample(n, random_state=0)`` (Figure 3 b/d uses 1,000). Image arrays
+        ``(n, C, H, W)`` work for both data and samples.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on. A new figure is created when None.
     bins : int or sequence of float, default=50
@@ -474,6 +476,10 @@ def plot_energy_histogram(
     ax : matplotlib.axes.Axes
         The axes with two normalised histograms and a legend.
     """
+    if isinstance(X_samples, (int, np.integer)) and not isinstance(X_samples, bool):
+        if X_samples < 1:
+            raise ValueError(f"X_samples as a count must be positive; got {X_samples}.")
+        X_samples = estimator.sample(int(X_samples), random_state=0)
     e_data = _to_numpy(estimator.energy(np.asarray(X_data)))
     e_samples = _to_numpy(estimator.energy(np.asarray(X_samples)))
     e_data = e_data[np.isfinite(e_data)]
