@@ -10,6 +10,9 @@ estimator and of GaussianMixture / KernelDensity, all tuned on a validation spli
 ``python -m adesk.benchmarks paper [--mode quick|full] [--n-jobs 2]``: the paper's synthetic
 experiments (Table 2 with the paper's and a stronger protocol, Figures 1/5 and 2, Table 5),
 written under ``doc/paper``. ``python -m adesk.benchmarks recovery``: Table 5 alone.
+``python -m adesk.benchmarks images [--mode quick|full] [--n-jobs 2]``: the image benchmark on
+8x8 digits (classifier score and Frechet distance of ADE with and without its dynamics, ADE
+nonparametric, PCD-Langevin, held-out real digits and noise), written under ``doc/images``.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import os
 import time
 
 from ._compare import COMPARE_DATASETS, COMPARED, format_comparison, run_comparison
+from ._images import add_images_arguments, main_images
 from ._likelihood import (
     LIKELIHOOD_ESTIMATORS,
     REAL_DATASETS,
@@ -111,7 +115,17 @@ def main(argv=None):
     add_recovery_arguments(
         commands.add_parser("recovery", help="Table 5: parameter recovery of diagonal Gaussians")
     )
+    add_images_arguments(
+        commands.add_parser(
+            "images",
+            help="ADE, its q0 alone, PCD-Langevin and real digits: classifier score and "
+            "Frechet distance on 8x8 digits",
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "images":
+        main_images(args)
+        return
     if args.command == "paper":
         run_paper_command(args)
         return
