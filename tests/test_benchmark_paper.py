@@ -190,3 +190,15 @@ def test_paper_command_writes_table2_and_table5(tmp_path, monkeypatch):
     assert (tmp_path / "table2.md").exists()
     table5 = (tmp_path / "table5.md").read_text()
     assert "MLE" in table5 and "2.18" in table5
+
+
+@pytest.mark.parametrize("module", ["_paper", "_images", "_recovery"])
+def test_quick_and_full_flags_are_aliases_of_mode(module):
+    import importlib
+
+    benchmark = importlib.import_module(f"adesk.benchmarks.{module}")
+    add = getattr(benchmark, f"add_{module.strip('_')}_arguments")
+    parser = add(argparse.ArgumentParser())
+    assert parser.parse_args(["--quick"]).mode == "quick"
+    assert parser.parse_args(["--full"]).mode == "full"
+    assert parser.parse_args([]).mode == "quick"

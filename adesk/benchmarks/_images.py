@@ -828,6 +828,12 @@ def add_images_arguments(parser):
         The same parser.
     """
     parser.add_argument("--mode", choices=sorted(IMAGE_MODES), default="quick")
+    parser.add_argument(
+        "--quick", dest="mode", action="store_const", const="quick", help="--mode quick"
+    )
+    parser.add_argument(
+        "--full", dest="mode", action="store_const", const="full", help="--mode full"
+    )
     parser.add_argument("--models", nargs="+", choices=list(IMAGE_MODELS), default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-iter", type=int, default=None, help="ADE and PCD iterations")

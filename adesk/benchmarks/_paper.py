@@ -764,6 +764,12 @@ def add_paper_arguments(parser):
         The same parser.
     """
     parser.add_argument("--mode", choices=sorted(MODES), default="quick")
+    parser.add_argument(
+        "--quick", dest="mode", action="store_const", const="quick", help="--mode quick"
+    )
+    parser.add_argument(
+        "--full", dest="mode", action="store_const", const="full", help="--mode full"
+    )
     parser.add_argument("--datasets", nargs="+", choices=list(TOY_DATASETS), default=None)
     parser.add_argument("--estimators", nargs="+", choices=list(PAPER_ESTIMATORS), default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=None)

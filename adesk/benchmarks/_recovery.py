@@ -482,6 +482,12 @@ def add_recovery_arguments(parser):
         The same parser.
     """
     parser.add_argument("--mode", choices=sorted(RECOVERY_MODES), default="quick")
+    parser.add_argument(
+        "--quick", dest="mode", action="store_const", const="quick", help="--mode quick"
+    )
+    parser.add_argument(
+        "--full", dest="mode", action="store_const", const="full", help="--mode full"
+    )
     parser.add_argument("--dims", nargs="+", type=int, default=list(RECOVERY_DIMS))
     parser.add_argument(
         "--estimators",
