@@ -182,3 +182,9 @@ def test_sample_initial_is_q0_alone(preset_fit):
     assert not np.allclose(draws, preset_fit.sample(4, random_state=0))
     with pytest.raises(ValueError, match="n_samples"):
         preset_fit.sample_initial(0)
+
+
+def test_preset_uses_a_cheaper_normalisation_budget():
+    est = ADEDensityEstimator.image_preset()
+    assert (est.partition_n_samples, est.partition_n_temperatures) == (128, 100)
+    assert ADEDensityEstimator.image_preset(partition_n_samples=512).partition_n_samples == 512

@@ -919,7 +919,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
           ``nonparametric=True`` the data with a replay buffer of 10,000 chains instead;
         * training: entropy weight ``1e-5``; Adam with learning rate ``1e-4`` and
           ``beta1 = 0`` for the energy and a separate Adam optimizer for the sampler;
-          batch 64.
+          batch 64;
+        * normalisation: AIS with 128 chains and 100 temperatures
+          (``partition_n_samples``, ``partition_n_temperatures``): the default budget (512 x
+          500, 2,500 gradients of the convolutional energy on 512 images) takes tens of minutes
+          on a CPU. Check a fitted model with :meth:`estimate_log_partition` when it matters.
 
         One departure: the paper weights the squared norm of the *last* momentum by ``1e-5``
         in the sampler's loss. adesk's ``momentum_penalty`` is also the precision of the
@@ -963,6 +967,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             "base_precision": 0.0,
             "initial": "data" if nonparametric else "latent",
             "replay_buffer_size": 10000 if nonparametric else 0,
+            "partition_n_samples": 128,
+            "partition_n_temperatures": 100,
         }
         params.update(overrides)
         return cls(**params)
