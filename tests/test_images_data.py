@@ -379,3 +379,12 @@ def test_plot_completion_rejects_bad_input():
         plot_completion(steps, mask, n_show=0)
     with pytest.raises(ValueError, match="1 or 3 channels"):
         plot_completion([rng.uniform(size=(2, 2, 8, 8))], mask)
+
+
+def test_plot_images_warns_about_diverged_images():
+    images = np.full((3, 1, 4, 4), 0.5)
+    images[1, 0, 0, 0] = np.nan
+    with pytest.warns(RuntimeWarning, match="1 of 3 images have non-finite pixels"):
+        ax = plot_images(images)
+    assert isinstance(ax, Axes)
+    plt.close("all")

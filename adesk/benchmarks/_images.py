@@ -431,7 +431,7 @@ def _samples_figure(rows, sets, path, dpi):
         ax.set_axis_off()
     for ax, row in zip(axes.ravel(), panels):
         ax.set_axis_on()
-        images = np.nan_to_num(np.clip(sets[row["label"]][:_N_GRID], 0.0, 1.0))
+        images = sets[row["label"]][:_N_GRID]
         frechet = "—" if not np.isfinite(row["frechet"]) else f"{row['frechet']:.1f}"
         plot_images(images, ax=ax, title=f"{row['label']}\nFD {frechet}")
         ax.title.set_fontsize(9)

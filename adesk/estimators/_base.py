@@ -593,7 +593,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _importance_estimate(self, n_samples, generator):
         """Importance sampling with the estimator's own sampler when its density is tractable
-        (:meth:`_sampler_log_weights`), else with the defensive data proposal."""
+        (``_sampler_log_weights``), else with the defensive data proposal."""
         own = self._has_tractable_sampler()
         proposal = DefensiveProposal(self._proposal_points)
         log_weights = []
@@ -641,13 +641,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         }
 
     def _has_tractable_sampler(self):
-        """Whether :meth:`_sampler_log_weights` is available (no sampler density by default)."""
-        return False
+        """Whether the estimator's own sampler has a tractable density (False by default).
 
-    def _sampler_log_weights(self, n_samples, generator):
-        """``-E(z) - log q(z)`` (standardized) for ``n_samples`` draws of the estimator's own
-        sampler; only called when :meth:`_has_tractable_sampler` is true."""
-        raise NotImplementedError
+        Subclasses that return True also define ``_sampler_log_weights(n_samples, generator)``
+        returning ``-E(z) - log q(z)`` (standardized) for ``n_samples`` draws of the sampler.
+        """
+        return False
 
     def _raw_energy_tensor(self, x):
         shift = torch.as_tensor(self.mean_, dtype=x.dtype, device=x.device)

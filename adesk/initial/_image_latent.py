@@ -3,11 +3,10 @@
 import math
 import numbers
 
-import torch
 from torch import nn
 
 from ..energies._conv import check_channels, check_image_shape
-from ._common import LOG_2PI, isotropic_momentum_log_prob, standard_normal
+from ._latent import DecoderLatentInitial
 
 _OUTPUTS = ("tanh", "none")
 
@@ -29,7 +28,7 @@ def _check_positive(value, name):
     return float(value)
 
 
-class ImageLatentInitial(nn.Module):
+class ImageLatentInitial(DecoderLatentInitial):
     """``q_0(x, v) = N(x; phi(v), diag(sigma^2)) N(v; 0, I / lambda)`` with a CNN decoder ``phi``.
 
     The image version of :class:`LatentInitial` (the paper's Deep LVM, Appendix C.2, eq. 39-40,
@@ -152,87 +151,4 @@ class ImageLatentInitial(nn.Module):
         layers.append(nn.Flatten())
         self.decoder = nn.Sequential(*layers)
 
-        log_noise = torch.full((self.n_features,), math.log(noise_std))
-        if learn_noise:
-            self.log_noise_std = nn.Parameter(log_noise)
-        else:
-            self.register_buffer("log_noise_std", log_noise)
-
-    @property
-    def momentum_dim(self):
-        """Alias of ``latent_dim``: the latent variable is the momentum."""
-        return self.latent_dim
-
-    def sample(self, n_samples, generator):
-        """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``.
-
-        Parameters
-        ----------
-        n_samples : int
-            Batch normalisation in train mode needs more than one value per channel; with
-            ``n_samples=1`` that holds whenever the image has more than one pixel.
-        generator : torch.Generator
-            The only source of randomness; on the device of the parameters.
-
-        Returns
-        -------
-        position : torch.Tensor of shape (n_samples, C * H * W)
-        momentum : torch.Tensor of shape (n_samples, latent_dim)
-        log_q : torch.Tensor of shape (n_samples,)
-        """
-        like = self.log_noise_std
-        momentum = standard_normal((n_samples, self.latent_dim), generator, like) / math.sqrt(
-            self.momentum_penalty
-        )
-        eps = standard_normal((n_samples, self.n_features), generator, like)
-        position = self.decoder(momentum) + torch.exp(self.log_noise_std) * eps
-        # In terms of eps the conditional density needs no second decoder pass (which would
-        # also update batch norm's running statistics twice).
-        log_q_x = -0.5 * eps.pow(2).sum(-1) - self._log_normaliser()
-        return (
-            position,
-            momentum,
-            log_q_x + isotropic_momentum_log_prob(momentum, self.momentum_penalty),
-        )
-
-    def conditional_log_prob(self, position, momentum):
-        """``log q_0(x | v) = log N(x; phi(v), diag(sigma^2))``.
-
-        Exact in eval mode; in train mode ``phi`` uses the statistics of this batch.
-
-        Parameters
-        ----------
-        position : torch.Tensor of shape (n, C * H * W)
-        momentum : torch.Tensor of shape (n, latent_dim)
-
-        Returns
-        -------
-        torch.Tensor of shape (n,)
-        """
-        eps = (position - self.decoder(momentum)) * torch.exp(-self.log_noise_std)
-        return -0.5 * eps.pow(2).sum(-1) - self._log_normaliser()
-
-    def log_prob(self, position, momentum):
-        """Joint ``log q_0(x, v) = log q_0(x | v) + log N(v; 0, I / lambda)``.
-
-        Exact in eval mode; in train mode ``phi`` uses the statistics of this batch.
-
-        Parameters
-        ----------
-        position : torch.Tensor of shape (n, C * H * W)
-        momentum : torch.Tensor of shape (n, latent_dim)
-
-        Returns
-        -------
-        torch.Tensor of shape (n,)
-        """
-        return self.conditional_log_prob(position, momentum) + isotropic_momentum_log_prob(
-            momentum, self.momentum_penalty
-        )
-
-    def entropy(self, log_q):
-        """Monte Carlo entropy ``-mean(log q_0)`` over a batch drawn by :meth:`sample`."""
-        return -log_q.mean()
-
-    def _log_normaliser(self):
-        return self.log_noise_std.sum() + 0.5 * self.n_features * LOG_2PI
+        self._init_noise(noise_std, learn_noise)

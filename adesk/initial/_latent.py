@@ -8,7 +8,98 @@ from torch import nn
 from ._common import LOG_2PI, isotropic_momentum_log_prob, standard_normal
 
 
-class LatentInitial(nn.Module):
+class DecoderLatentInitial(nn.Module):
+    """Shared density of the deep latent initial distributions:
+    ``q_0(x, v) = N(x; phi(v), diag(sigma^2)) N(v; 0, I / lambda)``.
+
+    Subclasses set ``n_features``, ``latent_dim``, ``momentum_penalty`` and the decoder
+    ``phi`` (``self.decoder``, mapping ``(n, latent_dim)`` to flat ``(n, n_features)``), and
+    call :meth:`_init_noise` for the learned per-feature ``log sigma``.
+    """
+
+    def _init_noise(self, noise_std, learn_noise):
+        log_noise = torch.full((self.n_features,), math.log(noise_std))
+        if learn_noise:
+            self.log_noise_std = nn.Parameter(log_noise)
+        else:
+            self.register_buffer("log_noise_std", log_noise)
+
+    @property
+    def momentum_dim(self):
+        """Alias of ``latent_dim``: the latent variable is the momentum."""
+        return self.latent_dim
+
+    def sample(self, n_samples, generator):
+        """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``.
+
+        Parameters
+        ----------
+        n_samples : int
+        generator : torch.Generator
+            The only source of randomness; on the device of the parameters.
+
+        Returns
+        -------
+        position : torch.Tensor of shape (n_samples, d)
+        momentum : torch.Tensor of shape (n_samples, l)
+        log_q : torch.Tensor of shape (n_samples,)
+        """
+        like = self.log_noise_std
+        momentum = standard_normal((n_samples, self.latent_dim), generator, like) / math.sqrt(
+            self.momentum_penalty
+        )
+        eps = standard_normal((n_samples, self.n_features), generator, like)
+        position = self.decoder(momentum) + torch.exp(self.log_noise_std) * eps
+        # In terms of eps the conditional density needs no second decoder pass (which would
+        # also update batch norm's running statistics twice) and is exactly the one log_prob
+        # evaluates at (position, momentum).
+        log_q_x = -0.5 * eps.pow(2).sum(-1) - self._log_normaliser()
+        return (
+            position,
+            momentum,
+            log_q_x + isotropic_momentum_log_prob(momentum, self.momentum_penalty),
+        )
+
+    def conditional_log_prob(self, position, momentum):
+        """``log q_0(x | v) = log N(x; phi(v), diag(sigma^2))``.
+
+        Parameters
+        ----------
+        position : torch.Tensor of shape (n, d)
+        momentum : torch.Tensor of shape (n, l)
+
+        Returns
+        -------
+        torch.Tensor of shape (n,)
+        """
+        eps = (position - self.decoder(momentum)) * torch.exp(-self.log_noise_std)
+        return -0.5 * eps.pow(2).sum(-1) - self._log_normaliser()
+
+    def log_prob(self, position, momentum):
+        """Exact joint ``log q_0(x, v) = log q_0(x | v) + log N(v; 0, I / lambda)``.
+
+        Parameters
+        ----------
+        position : torch.Tensor of shape (n, d)
+        momentum : torch.Tensor of shape (n, l)
+
+        Returns
+        -------
+        torch.Tensor of shape (n,)
+        """
+        return self.conditional_log_prob(position, momentum) + isotropic_momentum_log_prob(
+            momentum, self.momentum_penalty
+        )
+
+    def entropy(self, log_q):
+        """Monte Carlo entropy ``-mean(log q_0)`` over a batch drawn by :meth:`sample`."""
+        return -log_q.mean()
+
+    def _log_normaliser(self):
+        return self.log_noise_std.sum() + 0.5 * self.n_features * LOG_2PI
+
+
+class LatentInitial(DecoderLatentInitial):
     """``q_0(x, v) = N(x; phi(v), diag(sigma^2)) N(v; 0, I / lambda)`` with an MLP ``phi``.
 
     The paper's deep latent variable model (Appendix C.2, eq. 39-40) uses the latent variable
@@ -70,81 +161,7 @@ class LatentInitial(nn.Module):
         layers.pop()
         self.decoder = nn.Sequential(*layers)
         self._rescale_decoder(math.sqrt(max(1.0 - noise_std**2, 0.0)))
-        log_noise = torch.full((self.n_features,), math.log(noise_std))
-        if learn_noise:
-            self.log_noise_std = nn.Parameter(log_noise)
-        else:
-            self.register_buffer("log_noise_std", log_noise)
-
-    @property
-    def momentum_dim(self):
-        """Alias of ``latent_dim``: the latent variable is the momentum."""
-        return self.latent_dim
-
-    def sample(self, n_samples, generator):
-        """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``.
-
-        Parameters
-        ----------
-        n_samples : int
-        generator : torch.Generator
-            The only source of randomness; on the device of the parameters.
-
-        Returns
-        -------
-        position : torch.Tensor of shape (n_samples, d)
-        momentum : torch.Tensor of shape (n_samples, l)
-        log_q : torch.Tensor of shape (n_samples,)
-        """
-        like = self.log_noise_std
-        momentum = standard_normal((n_samples, self.latent_dim), generator, like) / math.sqrt(
-            self.momentum_penalty
-        )
-        eps = standard_normal((n_samples, self.n_features), generator, like)
-        position = self.decoder(momentum) + torch.exp(self.log_noise_std) * eps
-        # In terms of eps the conditional density needs no decoder pass and is exactly
-        # the one log_prob evaluates at (position, momentum).
-        log_q_x = -0.5 * eps.pow(2).sum(-1) - self._log_normaliser()
-        return (
-            position,
-            momentum,
-            log_q_x + isotropic_momentum_log_prob(momentum, self.momentum_penalty),
-        )
-
-    def conditional_log_prob(self, position, momentum):
-        """``log q_0(x | v) = log N(x; phi(v), diag(sigma^2))``.
-
-        Parameters
-        ----------
-        position : torch.Tensor of shape (n, d)
-        momentum : torch.Tensor of shape (n, l)
-
-        Returns
-        -------
-        torch.Tensor of shape (n,)
-        """
-        eps = (position - self.decoder(momentum)) * torch.exp(-self.log_noise_std)
-        return -0.5 * eps.pow(2).sum(-1) - self._log_normaliser()
-
-    def log_prob(self, position, momentum):
-        """Exact joint ``log q_0(x, v) = log q_0(x | v) + log N(v; 0, I / lambda)``.
-
-        Parameters
-        ----------
-        position : torch.Tensor of shape (n, d)
-        momentum : torch.Tensor of shape (n, l)
-
-        Returns
-        -------
-        torch.Tensor of shape (n,)
-        """
-        return self.conditional_log_prob(position, momentum) + isotropic_momentum_log_prob(
-            momentum, self.momentum_penalty
-        )
-
-    def entropy(self, log_q):
-        """Monte Carlo entropy ``-mean(log q_0)`` over a batch drawn by :meth:`sample`."""
-        return -log_q.mean()
+        self._init_noise(noise_std, learn_noise)
 
     @torch.no_grad()
     def _rescale_decoder(self, target_std, n_probe=1024):
@@ -155,6 +172,3 @@ class LatentInitial(nn.Module):
         self.decoder[-1].weight.mul_((target_std / std).unsqueeze(1))
         # SiLU outputs have a non-zero mean, which the rescaling amplifies: re-centre.
         self.decoder[-1].bias.sub_(self.decoder(probe).mean(0))
-
-    def _log_normaliser(self):
-        return self.log_noise_std.sum() + 0.5 * self.n_features * LOG_2PI

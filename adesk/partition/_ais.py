@@ -6,6 +6,7 @@ from typing import NamedTuple
 import torch
 
 from ..dynamics._leapfrog import energy_and_gradient
+from ..dynamics._mcmc import DEFAULT_DIVERGENCE_THRESHOLD, _metropolis_decision
 from ._importance import log_partition_importance
 from ._proposal import GaussianProposal
 
@@ -34,7 +35,8 @@ class AISResult(NamedTuple):
         would be a stochastic upper bound; started from the forward end points it is a
         diagnostic: a large gap to ``log_partition`` means the anneal was too short.
     n_divergences : int
-        Proposals whose Hamiltonian became non-finite (rejected).
+        Proposals whose trajectory became non-finite or whose energy error exceeded the MCMC
+        kernels' divergence threshold (rejected).
     """
 
     log_partition: float
@@ -121,12 +123,10 @@ def _hmc_transition(energy_fn, initial_energy_fn, piece, beta, step_size, n_leap
         finite &= torch.isfinite(proposal.energy) & torch.isfinite(grad).all(-1)
     end_energy, _ = _tempered(proposal, beta)
     end_h = end_energy + 0.5 * velocity.pow(2).sum(-1)
-    log_ratio = torch.where(finite, start_h - end_h, torch.full_like(start_h, -math.inf))
-    log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
-    uniform = torch.rand(
-        log_ratio.shape, generator=generator, device=position.device, dtype=log_ratio.dtype
+    # The MCMC kernels' test: non-finite trajectories are rejected and counted as divergent.
+    accept, probability, divergent = _metropolis_decision(
+        start_h - end_h, finite & torch.isfinite(end_h), DEFAULT_DIVERGENCE_THRESHOLD, generator
     )
-    accept = torch.log(uniform) < log_ratio
     rows = accept[:, None]
     chosen = _Piece(
         torch.where(rows, proposal.position, piece.position),
@@ -135,8 +135,7 @@ def _hmc_transition(energy_fn, initial_energy_fn, piece, beta, step_size, n_leap
         torch.where(accept, proposal.initial_energy, piece.initial_energy),
         torch.where(rows, proposal.initial_grad, piece.initial_grad),
     )
-    probability = torch.exp(torch.clamp(log_ratio, max=0.0))
-    return chosen, probability, ~finite
+    return chosen, probability, divergent
 
 
 def log_partition_ais(

@@ -13,6 +13,7 @@ are accepted together with ``image_shape``. Values are clipped to ``[0, 1]``.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from matplotlib.colors import to_rgba
@@ -50,7 +51,7 @@ def _check_images(images, name, image_shape=None):
     """Validate images and return them as a float array (n, C, H, W), C in {1, 3}.
 
     Values are clipped to [0, 1]; NaN is shown as 0 (black) and +-inf as 1 / 0, so a
-    diverged sample still plots.
+    diverged sample still plots, with a RuntimeWarning that says how many images diverged.
     """
     X = _to_array(images)
     if image_shape is not None:
@@ -73,6 +74,14 @@ def _check_images(images, name, image_shape=None):
         )
     if X.shape[0] < 1 or X.shape[2] < 1 or X.shape[3] < 1:
         raise ValueError(f"{name} must contain at least one non-empty image; got shape {X.shape}.")
+    non_finite = ~np.isfinite(X).reshape(X.shape[0], -1).all(axis=1)
+    if non_finite.any():
+        warnings.warn(
+            f"{name}: {int(non_finite.sum())} of {X.shape[0]} images have non-finite pixels "
+            "(NaN drawn black, +-inf as white / black).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return np.clip(np.nan_to_num(X, nan=0.0), 0.0, 1.0)
 
 
@@ -115,7 +124,7 @@ def plot_images(images, n_rows=None, ax=None, title=None, cmap="gray", *, image_
     ----------
     images : array-like of shape (n, C, H, W) or (n, H, W)
         Images with ``C`` 1 or 3 (torch tensors accepted). Values are clipped to
-        ``[0, 1]``; NaN is drawn black.
+        ``[0, 1]``; NaN is drawn black, with a RuntimeWarning.
     n_rows : int, default=None
         Rows of the grid; the images fill it row by row and the last row may be
         incomplete (empty tiles are grey). Defaults to a near-square grid
