@@ -10,6 +10,7 @@ from .estimators import (
     FlowDualEstimator,
     NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
+    load,
 )
 
 __version__ = "0.1.0"
@@ -21,4 +22,5 @@ __all__ = [
     "NoiseContrastiveEstimator",
     "ScoreMatchingEstimator",
     "__version__",
+    "load",
 ]

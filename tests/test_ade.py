@@ -203,9 +203,17 @@ def test_float64_training(moons):
 
 
 def test_verbose_prints_progress(moons, capsys):
-    fast_ade(verbose=1, max_iter=3).fit(moons)
+    fast_ade(verbose=2, max_iter=3).fit(moons)
     out = capsys.readouterr().out
     assert re.search(r"iter\s+3 .*loss_energy=", out)
+
+
+def test_verbose_one_draws_a_progress_bar(moons, capsys):
+    fast_ade(verbose=1, max_iter=3).fit(moons)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    final = captured.err.rstrip("\n").split("\r")[-1]
+    assert re.match(r"ADEDensityEstimator 100%\|#+\| 3/3 \[.*it/s, loss_energy=", final)
 
 
 def test_callbacks_record_samples(moons):

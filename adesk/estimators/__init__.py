@@ -9,6 +9,7 @@ from ._base import BaseEnergyEstimator
 from ._cd import ContrastiveDivergenceEstimator
 from ._flow_dual import FlowDualEstimator
 from ._nce import NoiseContrastiveEstimator
+from ._persistence import load
 from ._score_matching import ScoreMatchingEstimator
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "FlowDualEstimator",
     "NoiseContrastiveEstimator",
     "ScoreMatchingEstimator",
+    "load",
 ]

@@ -1,6 +1,7 @@
 """The template every adesk estimator follows: validate -> build -> train -> normalise."""
 
 import math
+import os
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -25,51 +26,8 @@ from ..partition import (
 )
 from ..training import run_training
 from ._device import DTYPES, make_generator, resolve_device
-
-
-class _ValidationTracker:
-    """Early stopping on the held-out log-likelihood, normalised like ``score_samples``.
-
-    Every ``validation_interval`` iterations it estimates ``log Z`` (as after ``fit``), scores
-    the validation split, keeps a copy of the best model so far and asks the engine to stop
-    after ``n_iter_no_change`` checks without an improvement larger than ``tol`` (0 if None).
-    """
-
-    def __init__(self, estimator, X_val, X_bounds):
-        self.estimator = estimator
-        self.X_val = X_val
-        self.X_bounds = X_bounds
-        self.best_score = -np.inf
-        self.best_state = None
-        self.checks_without_gain = 0
-        self.stopped = False
-        estimator.validation_scores_ = []
-
-    def check(self, iteration):
-        est = self.estimator
-        est._set_training_mode(False)
-        try:
-            # A quarter of the sampling budget: checks compare models against each other,
-            # and the final normalisation after fit uses the full budget.
-            est._estimate_log_partition(self.X_bounds, budget=0.25)
-            score = float(np.mean(-est.energy(self.X_val) - est.log_partition_))
-        finally:
-            est._set_training_mode(True)
-        est.validation_scores_.append(score)
-        if np.isfinite(score) and score > self.best_score + (est.tol or 0.0):
-            self.best_score = score
-            self.best_state = est._snapshot()
-            est.best_iteration_ = iteration
-            self.checks_without_gain = 0
-        else:
-            self.checks_without_gain += 1
-            if self.checks_without_gain >= est.n_iter_no_change:
-                self.stopped = True
-                est._stop_training = True
-
-    def restore_best(self):
-        if self.best_state is not None:
-            self.estimator._restore(self.best_state)
+from ._guards import DivergenceGuard, ValidationTracker
+from ._persistence import estimator_state, restore_estimator, save_estimator
 
 
 def check_random_state_subset(n_samples, max_size, random_state):
@@ -140,6 +98,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "partition_n_samples": [Interval(Integral, 2, None, closed="left"), None],
         "partition_n_temperatures": [Interval(Integral, 1, None, closed="left")],
         "callbacks": [list, tuple, callable, None],
+        "divergence": [StrOptions({"raise", "rollback"})],
+        "max_rollbacks": [Interval(Integral, 1, None, closed="left")],
+        "checkpoint_path": [str, os.PathLike, None],
+        "checkpoint_interval": [Interval(Integral, 1, None, closed="left")],
     }
 
     # ----------------------------------------------------------------- fitting
@@ -217,6 +179,16 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _validate_own_params(self):
         """Checks that the constraint table cannot express (overridden by subclasses)."""
+        for name, value in self.get_params(deep=False).items():
+            # sklearn's intervals with no upper bound accept infinity.
+            if isinstance(value, Real) and not isinstance(value, bool) and math.isinf(value):
+                raise ValueError(f"The {name!r} parameter must be finite; got {value!r}.")
+        largest = torch.finfo(DTYPES[self.dtype]).max
+        if self.learning_rate_init > largest:
+            raise ValueError(
+                f"The 'learning_rate_init' parameter must be at most {largest:.3g} (the largest "
+                f"{self.dtype}); got {self.learning_rate_init!r}."
+            )
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, (int, np.integer)):
             sizes = (sizes,)
@@ -307,6 +279,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         subset = check_random_state_subset(X.shape[0], 2000, self.random_state)
         self._proposal_points = self._to_standardized_tensor(X[subset])
         self.n_divergences_ = 0
+        self.divergences_ = []
+        self.learning_rate_scale_ = 1.0
         n_features = X.shape[1]
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(int(s) for s in sizes)
@@ -384,36 +358,53 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _train(self, data, n_iter, schedule, validation=(None, None)):
         X_val, X_bounds = validation
-        tracker = _ValidationTracker(self, X_val, X_bounds) if X_val is not None else None
+        tracker = ValidationTracker(self, X_val, X_bounds) if X_val is not None else None
         base_rates = [
             [group["initial_lr"] for group in opt.param_groups] for opt in self._optimizers
         ]
         start = self.n_iter_
 
-        averaged = None
+        averaged = []
         if self.ema_decay is not None and tracker is None:
             averaged = [p.detach().clone() for p in self.energy_model_.parameters()]
+        guard = DivergenceGuard(self, extra_tensors=averaged)
 
         def step(iteration):
             factor = self._learning_rate_factor(schedule, iteration - start, n_iter)
+            factor *= self.learning_rate_scale_
             for optimizer, rates in zip(self._optimizers, base_rates):
                 for group, rate in zip(optimizer.param_groups, rates):
                     group["lr"] = rate * factor
             logs = self._training_step(data, iteration)
+            # Before anything consumes the new state (validation, averages, checkpoints).
+            guard.check(iteration, logs)
             if tracker is not None and (iteration - start) % self.validation_interval == 0:
                 tracker.check(iteration)
-            if averaged is not None:
+            if averaged:
                 with torch.no_grad():
                     for mean, p in zip(averaged, self.energy_model_.parameters()):
                         mean.lerp_(p, 1.0 - self.ema_decay)
             return logs
 
+        def after_step(iteration):
+            guard.after_step(iteration)
+            if self.checkpoint_path is not None and iteration % self.checkpoint_interval == 0:
+                self.n_iter_ = iteration
+                self.save(str(self.checkpoint_path).format(iteration=iteration))
+
         self._set_training_mode(True)
         try:
-            n_done = run_training(self, step, n_iter, start_iteration=start)
+            n_done = run_training(
+                self,
+                step,
+                n_iter,
+                start_iteration=start,
+                recover=guard.recover,
+                after_step=after_step,
+            )
         finally:
             self._set_training_mode(False)
-        if averaged is not None and n_done > 0:
+        if averaged and n_done > 0:
             # The returned energy is the exponential moving average of the iterates: it averages
             # out the minibatch and chain noise of the last ~1 / (1 - ema_decay) updates.
             with torch.no_grad():
@@ -812,8 +803,55 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         finally:
             self._set_training_mode(True)
 
-    # ------------------------------------------------- pickling / devices
+    # ---------------------------------------------- persistence / devices
+    def save(self, path):
+        """Write the estimator (parameters and fitted state) to ``path``.
+
+        The file holds only tensors, numbers and strings, so :func:`adesk.load` reads it with
+        ``torch.load(weights_only=True)``; it loads on a CPU-only machine even when the
+        estimator was fitted on a GPU. Callable parameters (a custom ``energy_model``,
+        ``callbacks``) are not saved: pass them again to :func:`adesk.load`. The write is
+        atomic (a temporary file renamed into place).
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path, device=None, **params):
+        """Load an estimator of this class written by :meth:`save` (see :func:`adesk.load`).
+
+        Parameters
+        ----------
+        path : str or path-like
+        device : str or None, default=None
+            ``None`` keeps the saved device when available here, else the CPU (with a warning).
+        **params
+            Constructor parameters to set, e.g. a callable ``energy_model``.
+
+        Returns
+        -------
+        estimator : instance of this class
+        """
+        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        return restore_estimator(payload, device=device, params=params, expected_class=cls)
+
+    def _fitted_modules(self):
+        """Every ``torch.nn.Module`` attribute of the estimator, by attribute name."""
+        return {
+            name: value
+            for name, value in self.__dict__.items()
+            if isinstance(value, torch.nn.Module)
+        }
+
     def __getstate__(self):
+        device = self.__dict__.get("_device")
+        if device is not None and torch.device(device).type != "cpu":
+            # Pickles of GPU tensors only load where that GPU exists; the portable state
+            # (CPU tensors, rebuilt modules) loads anywhere.
+            return {"__adesk_portable__": estimator_state(self)}
         state = self.__dict__.copy()
         # torch.Generator objects cannot be pickled; keep their state as a tensor.
         generator = state.pop("_generator", None)
@@ -834,6 +872,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return state
 
     def __setstate__(self, state):
+        portable = state.get("__adesk_portable__")
+        if portable is not None:
+            self.__dict__.update(restore_estimator(portable).__dict__)
+            return
         generator_state = state.pop("_generator_state", None)
         generator_device = state.pop("_generator_device", "cpu")
         self.__dict__.update(state)
@@ -872,7 +914,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         for name, module in self._named_modules().items():
             module.load_state_dict(state[name])
         if state["__buffer__"] is not None:
-            self.replay_buffer_ = state["__buffer__"]
+            # A copy: training updates the buffer in place, and a snapshot may be restored twice.
+            self.replay_buffer_ = state["__buffer__"].clone()
 
     def _named_modules(self):
         return {f"module_{i}": module for i, module in enumerate(self._modules_to_train())}

@@ -177,7 +177,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     warm_start : bool, default=False
         Reuse the fitted energy and optimizer when ``fit`` is called again.
     verbose : int, default=0
-        Print a progress line every 100 iterations.
+        1 shows a progress bar on stderr (rate, time left, latest losses); 2 or more prints
+        a line of losses every 100 iterations.
     device : str, default="auto"
         "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     dtype : {"float32", "float64"}, default="float32"
@@ -201,6 +202,22 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
         roughly as ``1 / partition_n_temperatures``.
     callbacks : list of Callback or callables, default=None
+        Objects with ``on_train_begin(est)``, ``on_iteration_end(est, iteration, logs)``,
+        ``on_train_end(est)`` hooks (:class:`~adesk.training.Callback`), or callables
+        ``f(est, iteration, logs)`` called after every iteration.
+    divergence : {"raise", "rollback"}, default="raise"
+        What a NaN or infinite energy, loss, gradient or parameter does: ``"raise"`` stops
+        with :class:`~adesk.training.TrainingDivergedError`; ``"rollback"`` restores the last
+        finite state (kept every 10 iterations), halves every learning rate
+        (``learning_rate_scale_``) and goes on. Either way the event is in ``divergences_``.
+    max_rollbacks : int, default=5
+        Rollbacks allowed per ``fit`` / ``partial_fit`` call before the error is raised.
+    checkpoint_path : str, path-like or None, default=None
+        Write :meth:`save` checkpoints during training to this path (``"{iteration}"`` in it
+        is replaced by the iteration count; otherwise the file is overwritten).
+        :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
+    checkpoint_interval : int, default=1000
+        Iterations between checkpoints.
 
     Attributes
     ----------
@@ -226,6 +243,12 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         Validation log-likelihood at every check (``early_stopping=True`` only).
     best_iteration_ : int
         Iteration of the returned model (``early_stopping=True`` only).
+    divergences_ : list of dict
+        One record per divergence: ``iteration``, ``quantity``, ``value``, ``action``
+        (``"raised"`` or ``"rolled_back"``) and, for rollbacks, ``restored_iteration`` and
+        ``learning_rate_scale``.
+    learning_rate_scale_ : float
+        Factor on every learning rate (1.0, halved by each rollback).
     n_divergences_ : int
         Always 0 (no chains run during training).
     n_features_in_ : int
@@ -293,6 +316,10 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         partition_n_samples=None,
         partition_n_temperatures=500,
         callbacks=None,
+        divergence="raise",
+        max_rollbacks=5,
+        checkpoint_path=None,
+        checkpoint_interval=1000,
     ):
         self.method = method
         self.n_projections = n_projections
@@ -326,6 +353,10 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         self.partition_n_samples = partition_n_samples
         self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
+        self.divergence = divergence
+        self.max_rollbacks = max_rollbacks
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_interval = checkpoint_interval
 
     # ------------------------------------------------------------ building
     def _build_modules(self, data):

@@ -1,11 +1,42 @@
-"""The one minibatch loop: history, progress lines, callbacks, divergence checks."""
+"""The one minibatch loop: history, progress display, callbacks, divergence handling."""
 
 import math
 import time
 
+from ._progress import ProgressBar
+
 
 class TrainingDivergedError(FloatingPointError):
-    """Raised when a loss, gradient or parameter becomes NaN or infinite during training."""
+    """Raised when an energy, loss, gradient or parameter becomes NaN or infinite in training.
+
+    Attributes
+    ----------
+    iteration : int or None
+        The iteration whose step produced the value.
+    quantity : str or None
+        What was not finite (a logged value such as ``"loss_energy"``, or
+        ``"gradient of energy_model_.layers.0.weight"``, or a parameter's name).
+    value : float or None
+        The offending value (NaN or +-inf).
+    """
+
+    def __init__(self, message, iteration=None, quantity=None, value=None):
+        super().__init__(message)
+        self.iteration = iteration
+        self.quantity = quantity
+        self.value = value
+
+
+def diverged_error(iteration, quantity, value):
+    """The :class:`TrainingDivergedError` for ``quantity = value`` at ``iteration``."""
+    return TrainingDivergedError(
+        f"Training diverged at iteration {iteration}: {quantity} = {value}. Lower "
+        "learning_rate_init or step_size, enable gradient and momentum clipping, or set "
+        "divergence='rollback' to restart from the last finite state at a lower learning rate.",
+        iteration=iteration,
+        quantity=quantity,
+        value=value,
+    )
 
 
 def _callback_list(callbacks):
@@ -14,14 +45,27 @@ def _callback_list(callbacks):
     return list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
 
 
-def run_training(estimator, step_fn, n_iter, start_iteration=0, print_every=100):
-    """Call ``step_fn(iteration)`` ``n_iter`` times and keep the books.
+def run_training(
+    estimator,
+    step_fn,
+    n_iter,
+    start_iteration=0,
+    print_every=100,
+    recover=None,
+    after_step=None,
+):
+    """Call ``step_fn(iteration)`` until ``n_iter`` iterations have succeeded, keeping the books.
 
     ``step_fn`` performs one optimisation step and returns a dict of Python floats. The engine
-    appends every value to ``estimator.history_[name]``, checks that each is finite (a NaN or
-    infinite value raises :class:`TrainingDivergedError` naming the quantity and the
-    iteration; nothing is replaced by a number), prints a progress line every ``print_every``
-    iterations when ``estimator.verbose`` is set, and calls the estimator's callbacks.
+    checks that each is finite (nothing is ever replaced by a number), appends every value to
+    ``estimator.history_[name]``, shows progress (``estimator.verbose``: 1 redraws a progress
+    bar on stderr, 2 or more prints a line every ``print_every`` iterations), calls
+    ``after_step`` and the estimator's callbacks.
+
+    A :class:`TrainingDivergedError` (raised by ``step_fn`` or by the check of its values)
+    propagates unless ``recover`` is given: then ``recover(error)`` restores an earlier state
+    and returns the iteration count it restored, and training goes on from there (or
+    ``recover`` re-raises).
 
     Parameters
     ----------
@@ -30,10 +74,14 @@ def run_training(estimator, step_fn, n_iter, start_iteration=0, print_every=100)
     step_fn : callable
         ``step_fn(iteration) -> dict[str, float]``.
     n_iter : int
-        Number of iterations to run.
+        Number of successful iterations to run.
     start_iteration : int, default=0
         Iterations already done (``warm_start`` / ``partial_fit``).
     print_every : int, default=100
+    recover : callable or None, default=None
+        ``recover(error) -> int``: the iteration count to continue after.
+    after_step : callable or None, default=None
+        ``after_step(iteration)`` after each successful iteration (checkpoints).
 
     Returns
     -------
@@ -44,32 +92,48 @@ def run_training(estimator, step_fn, n_iter, start_iteration=0, print_every=100)
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(estimator)
+    verbose = int(estimator.verbose or 0)
+    progress = ProgressBar(n_iter, type(estimator).__name__) if verbose == 1 else None
     start = time.perf_counter()
     estimator._stop_training = False
     n_done = 0
-    for offset in range(1, n_iter + 1):
-        iteration = start_iteration + offset
-        logs = step_fn(iteration)
-        for name, value in logs.items():
-            if not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"Training diverged at iteration {iteration}: {name} = {value}. "
-                    "Lower learning_rate_init or step_size, or enable gradient and momentum "
-                    "clipping."
+    logs = {}
+    try:
+        while n_done < n_iter:
+            iteration = start_iteration + n_done + 1
+            try:
+                logs = step_fn(iteration)
+                for name, value in logs.items():
+                    if not math.isfinite(value):
+                        raise diverged_error(iteration, name, value)
+            except TrainingDivergedError as error:
+                if recover is None:
+                    raise
+                n_done = recover(error) - start_iteration
+                continue
+            for name, value in logs.items():
+                estimator.history_.setdefault(name, []).append(value)
+            n_done += 1
+            if progress is not None:
+                progress.update(n_done, logs)
+            elif verbose >= 2 and (n_done % print_every == 0 or n_done == n_iter):
+                elapsed = time.perf_counter() - start
+                shown = ", ".join(f"{name}={value:.4g}" for name, value in logs.items())
+                print(
+                    f"[{type(estimator).__name__}] iter {iteration:6d}  {shown}  ({elapsed:.1f}s)"
                 )
-            estimator.history_.setdefault(name, []).append(value)
-        n_done = offset
-        if estimator.verbose and (offset % print_every == 0 or offset == n_iter):
-            elapsed = time.perf_counter() - start
-            shown = ", ".join(f"{name}={value:.4g}" for name, value in logs.items())
-            print(f"[{type(estimator).__name__}] iter {iteration:6d}  {shown}  ({elapsed:.1f}s)")
-        for callback in callbacks:
-            if hasattr(callback, "on_iteration_end"):
-                callback.on_iteration_end(estimator, iteration, logs)
-            elif callable(callback):
-                callback(estimator, iteration, logs)
-        if estimator._stop_training:
-            break
+            if after_step is not None:
+                after_step(iteration)
+            for callback in callbacks:
+                if hasattr(callback, "on_iteration_end"):
+                    callback.on_iteration_end(estimator, iteration, logs)
+                elif callable(callback):
+                    callback(estimator, iteration, logs)
+            if estimator._stop_training:
+                break
+    finally:
+        if progress is not None:
+            progress.close(logs)
     for callback in callbacks:
         if hasattr(callback, "on_train_end"):
             callback.on_train_end(estimator)

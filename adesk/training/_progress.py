@@ -1,0 +1,72 @@
+"""A one-line progress bar for long fits (``verbose=1``).
+
+tqdm is not among adesk's core dependencies, and a fit needs only a redrawn line with the
+fraction done, the rate, the remaining time and the latest losses, so the bar is written here.
+"""
+
+import sys
+import time
+
+
+def _format_seconds(seconds):
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+class ProgressBar:
+    """Redraw ``label  42%|#####     | 420/1000 [00:12<00:17, 35.2 it/s, loss=-0.31]``.
+
+    Parameters
+    ----------
+    total : int
+        Number of iterations of this fit call.
+    label : str
+        Shown at the start of the line (the estimator's class name).
+    stream : file-like, default=sys.stderr
+    min_interval : float, default=0.2
+        Seconds between redraws; redrawing every iteration would cost more than the
+        iteration itself for small models.
+    width : int, default=20
+        Characters of the bar.
+    """
+
+    def __init__(self, total, label, stream=None, min_interval=0.2, width=20):
+        self.total = max(int(total), 0)
+        self.label = label
+        self.stream = sys.stderr if stream is None else stream
+        self.min_interval = min_interval
+        self.width = width
+        self.start = time.perf_counter()
+        self.last_draw = -float("inf")
+        self.done = 0
+
+    def update(self, done, logs):
+        """Record ``done`` iterations finished and redraw if enough time has passed."""
+        self.done = done
+        now = time.perf_counter()
+        if now - self.last_draw >= self.min_interval or done >= self.total:
+            self.last_draw = now
+            self._draw(now, logs)
+
+    def close(self, logs=None):
+        """Draw the final state and end the line."""
+        self._draw(time.perf_counter(), logs or {})
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, now, logs):
+        elapsed = now - self.start
+        fraction = self.done / self.total if self.total else 1.0
+        filled = int(round(fraction * self.width))
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        remaining = (self.total - self.done) / rate if rate > 0 else 0.0
+        shown = "".join(f", {name}={value:.4g}" for name, value in list(logs.items())[:3])
+        line = (
+            f"\r{self.label} {100 * fraction:3.0f}%|{'#' * filled}{' ' * (self.width - filled)}| "
+            f"{self.done}/{self.total} [{_format_seconds(elapsed)}<{_format_seconds(remaining)}, "
+            f"{rate:.3g} it/s{shown}]"
+        )
+        self.stream.write(line)
+        self.stream.flush()
