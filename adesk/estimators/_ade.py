@@ -41,6 +41,16 @@ def _as_sizes(sizes, name):
     return tuple(int(s) for s in sizes)
 
 
+def _fill_missing(X, missing):
+    """``X`` with zeros at the ``missing`` entries (which may be NaN), same container type."""
+    if hasattr(X, "columns") and hasattr(X, "mask"):  # a pandas DataFrame keeps its names
+        return X.mask(missing, 0.0)
+    values = np.asarray(X)
+    if values.dtype.kind == "f":
+        return np.where(missing, 0.0, values).astype(values.dtype, copy=False)
+    return X
+
+
 class ADEDensityEstimator(BaseEnergyEstimator):
     """Maximum likelihood for an energy-based density via Adversarial Dynamics Embedding.
 
@@ -1004,7 +1014,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         params.update(overrides)
         return cls(**params)
 
-    def complete(self, X, mask, n_steps=20, random_state=None, return_steps=False):
+    def complete(self, X, mask=None, n_steps=20, random_state=None, return_steps=False):
         """Fill the masked entries of ``X`` with the learned dynamics (paper Figure 4).
 
         The masked entries start from draws of the initial distribution ``q_0``; then, for
@@ -1015,9 +1025,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
-            The values at the masked entries are ignored.
-        mask : array-like of bool, broadcastable to the shape of ``X``
-            ``True`` where the entry is missing and must be completed.
+            The values at the masked entries are ignored (they may be NaN); the observed
+            entries must be finite.
+        mask : array-like of bool, broadcastable to the shape of ``X``, or None
+            ``True`` where the entry is missing and must be completed; ``None`` completes the
+            NaN entries of ``X``.
         n_steps : int, default=20
             Rounds of the learned dynamics.
         random_state : int, RandomState instance or None, default=None
@@ -1034,13 +1046,24 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         if isinstance(n_steps, bool) or not isinstance(n_steps, Integral) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive int; got {n_steps!r}.")
         shape = np.shape(X)
-        flat = self._validate_X(X, reset=False)
+        if mask is None:
+            values = np.asarray(X)
+            mask = np.isnan(values) if values.dtype.kind == "f" else np.zeros(shape, bool)
         try:
-            missing = np.broadcast_to(np.asarray(mask, dtype=bool), shape).reshape(flat.shape)
+            missing_full = np.broadcast_to(np.asarray(mask, dtype=bool), shape)
         except ValueError as error:
             raise ValueError(
                 f"mask of shape {np.shape(mask)} does not broadcast to X's shape {shape}."
             ) from error
+        values = np.asarray(X)
+        if values.dtype.kind == "f" and np.isnan(values[~missing_full]).any():
+            raise ValueError(
+                "X contains NaN at observed entries (mask False); set mask True there to "
+                "complete them, or pass mask=None to complete every NaN entry."
+            )
+        # Missing entries may hold NaN; only the observed ones go through validation.
+        flat = self._validate_X(_fill_missing(X, missing_full), reset=False)
+        missing = missing_full.reshape(flat.shape)
         generator = make_generator(random_state, self._device)
         observed = self._to_standardized_tensor(flat)
         missing_t = torch.as_tensor(np.array(missing), device=self._device)

@@ -25,6 +25,7 @@ from ..partition import (
     log_partition_quadrature,
 )
 from ..training import run_training
+from ..training._engine import diverged_error
 from ._device import DTYPES, make_generator, resolve_device
 from ._guards import DivergenceGuard, ValidationTracker
 from ._persistence import estimator_state, restore_estimator, save_estimator
@@ -198,12 +199,29 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 f"got {self.hidden_layer_sizes!r}."
             )
         try:
-            resolve_device(self.device)
+            device = resolve_device(self.device)
         except RuntimeError as error:
             raise ValueError(
                 f"device must be 'auto', 'cpu', 'cuda' or a torch device string; "
                 f"got {self.device!r}."
             ) from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} but CUDA is not available on this machine; use "
+                "device='auto' (CUDA when present, else the CPU) or 'cpu'."
+            )
+        callbacks = self.callbacks
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]
+        for callback in callbacks or []:
+            hooks = ("on_train_begin", "on_iteration_end", "on_train_end")
+            if not callable(callback) and not any(hasattr(callback, h) for h in hooks):
+                raise ValueError(
+                    "Each element of callbacks must be an adesk.training.Callback (an object "
+                    "with on_train_begin / on_iteration_end / on_train_end hooks) or a callable "
+                    f"f(estimator, iteration, logs); got {callback!r} in "
+                    f"callbacks={self.callbacks!r}."
+                )
 
     def _validate_X(self, X, reset):
         X = self._flatten_images(X, reset)
@@ -229,9 +247,15 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             self._images_in_ = True
             self._fit_image_shape = shape
         elif getattr(self, "image_shape_", None) != shape:
+            fitted_on = getattr(self, "image_shape_", None)
+            fitted_on = (
+                f"images of shape {fitted_on}"
+                if fitted_on is not None
+                else f"flat rows of {getattr(self, 'n_features_in_', '?')} features"
+            )
             raise ValueError(
-                f"X has images of shape {shape}; the estimator was fitted on "
-                f"{getattr(self, 'image_shape_', None)}."
+                f"X is a 4-D array of images of shape {shape}; the estimator was fitted on "
+                f"{fitted_on}."
             )
         return X.reshape(X.shape[0], -1)
 
@@ -327,7 +351,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         module = choice(n_features)
         if not isinstance(module, torch.nn.Module):
             raise ValueError(
-                "energy_model must be 'mlp', 'gaussian' or a callable returning a "
+                "energy_model must be 'mlp', 'gaussian', 'conv' or a callable returning a "
                 f"torch.nn.Module for n_features; {choice!r} returned {type(module).__name__}."
             )
         with torch.no_grad():
@@ -375,7 +399,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             for optimizer, rates in zip(self._optimizers, base_rates):
                 for group, rate in zip(optimizer.param_groups, rates):
                     group["lr"] = rate * factor
-            logs = self._training_step(data, iteration)
+            try:
+                logs = self._training_step(data, iteration)
+            except RuntimeError as error:
+                # torch refuses an optimizer update whose scalar step overflows the dtype
+                # (an absurd learning rate): that is a divergence, reported as one.
+                if "overflow" not in str(error):
+                    raise
+                raise diverged_error(iteration, "optimizer step", math.inf) from error
             # Before anything consumes the new state (validation, averages, checkpoints).
             guard.check(iteration, logs)
             if tracker is not None and (iteration - start) % self.validation_interval == 0:

@@ -63,6 +63,8 @@ def encode(value, name):
         return float(value)
     if isinstance(value, str):
         return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, torch.Tensor):

@@ -50,7 +50,11 @@ def _log_integral(energy_fn, bounds, resolution, device, dtype, chunk_size):
             block = mesh[start : start + chunk_size].to(device)
             log_terms.append(-energy_fn(block).to(torch.float64).cpu())
     log_terms = torch.cat(log_terms)
-    if not torch.isfinite(log_terms).all():
+    # An energy of +inf is a cell of zero density (a bounded support); NaN, an energy of -inf,
+    # or no mass anywhere on the grid leave the integral undefined.
+    if torch.isnan(log_terms).any() or (log_terms == math.inf).any():
+        return float("nan")
+    if (log_terms == -math.inf).all():
         return float("nan")
     return float(torch.logsumexp(log_terms, 0)) + log_cell
 

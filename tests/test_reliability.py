@@ -1,0 +1,426 @@
+"""Faults, persistence, concurrency and determinism, for every estimator.
+
+Parameter and input validation live in ``test_parameter_validation.py`` and
+``test_input_validation.py``; sklearn's common checks in ``test_common.py`` and the per-estimator
+modules.
+"""
+
+import os
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_moons
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import adesk
+from adesk import (
+    ADEDensityEstimator,
+    ContrastiveDivergenceEstimator,
+    FlowDualEstimator,
+    NoiseContrastiveEstimator,
+    ScoreMatchingEstimator,
+)
+from adesk.energies import MLPEnergy
+from adesk.estimators._persistence import estimator_state, restore_estimator
+from adesk.training import TrainingDivergedError
+
+SMALL = dict(
+    hidden_layer_sizes=(16, 16),
+    max_iter=8,
+    batch_size=16,
+    partition_resolution=16,
+    partition_n_samples=64,
+    partition_n_temperatures=5,
+    random_state=0,
+    device="cpu",
+)
+OWN = {
+    ADEDensityEstimator: dict(n_steps=2, max_initial_points=50, replay_buffer_size=64),
+    ContrastiveDivergenceEstimator: dict(n_mcmc_steps=3),
+    ScoreMatchingEstimator: {},
+    NoiseContrastiveEstimator: {},
+    FlowDualEstimator: dict(n_flow_layers=2),
+}
+CLASSES = list(OWN)
+
+
+def make(cls, **overrides):
+    return cls(**{**SMALL, **OWN[cls], **overrides})
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return make_moons(200, noise=0.1, random_state=0)[0]
+
+
+@pytest.fixture(scope="module")
+def fitted(moons):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {cls: make(cls).fit(moons) for cls in CLASSES}
+
+
+def assert_same_model(a, b, X):
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(a.sample(20, random_state=5), b.sample(20, random_state=5))
+
+
+# --------------------------------------------------------------------------- divergence
+class FaultyEnergy(torch.nn.Module):
+    """An MLP energy that misbehaves during one training iteration, in one of three ways.
+
+    ``plan["at"]``: the iteration (number of finished iterations in ``history_``) at which the
+    fault happens; it stops once the estimator has recorded a divergence, so that a rollback
+    sees a transient fault.
+
+    - ``"energy"``: every energy of that iteration is NaN;
+    - ``"gradient"``: energies are finite but a parameter's gradient is NaN;
+    - ``"parameter"``: losses and gradients are finite but a parameter becomes infinite (a
+      corrupted update).
+    """
+
+    def __init__(self, n_features, plan):
+        super().__init__()
+        self.net = MLPEnergy(n_features, hidden_layer_sizes=(16,))
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+        self.plan = plan
+
+    def _faulty(self):
+        est = self.plan.get("estimator")
+        if est is None or not self.training or not hasattr(est, "divergences_"):
+            return False
+        done = len(est.history_.get("loss_energy", []))
+        return done == self.plan["at"] and not est.divergences_
+
+    def forward(self, x):
+        energy = self.net(x)
+        if not self._faulty():
+            return energy
+        kind = self.plan["kind"]
+        if kind == "energy":
+            return energy * float("nan")
+        if kind == "gradient":
+            # Zero in the forward pass (and in the score, which score matching trains on),
+            # NaN in the gradient of ``unused`` only.
+            return energy + 0.0 * x.sum(-1) * _NaNGradient.apply(self.unused)
+        with torch.no_grad():
+            self.unused.fill_(float("inf"))
+        return energy
+
+
+class _NaNGradient(torch.autograd.Function):
+    """Identity whose backward is NaN: a finite forward pass with a broken gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
+
+
+def faulty(cls, kind, at=3, **overrides):
+    plan = {"kind": kind, "at": at}
+    est = make(cls, energy_model=lambda d: FaultyEnergy(d, plan), max_iter=20, **overrides)
+    plan["estimator"] = est
+    return est
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("kind", ["energy", "gradient", "parameter"])
+def test_each_fault_stops_training_with_a_clear_error(moons, cls, kind):
+    est = faulty(cls, kind)
+    with pytest.raises(TrainingDivergedError, match="diverged at iteration 4") as info:
+        est.fit(moons)
+    error = info.value
+    assert error.iteration == 4
+    assert not np.isfinite(error.value)
+    if kind == "energy":
+        # Whatever logged value the NaN energies reach first (an energy or a loss).
+        assert error.quantity in est.history_
+    elif kind == "gradient":
+        assert error.quantity == "gradient of energy_model_.unused"
+    else:
+        assert error.quantity == "energy_model_.unused"
+    assert est.divergences_ == [
+        {"iteration": 4, "quantity": error.quantity, "value": error.value, "action": "raised"}
+    ]
+    # Nothing from the failed iteration reached the history.
+    assert all(len(values) == 3 for values in est.history_.values())
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("learning_rate", [1e30, 3e38])
+def test_absurd_learning_rate_raises(moons, cls, learning_rate):
+    est = make(cls, learning_rate_init=learning_rate, max_iter=20)
+    with pytest.raises(TrainingDivergedError, match="diverged at iteration"):
+        est.fit(moons)
+    assert est.divergences_[-1]["action"] == "raised"
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_rollback_recovers_from_a_transient_fault(moons, cls):
+    est = faulty(cls, "energy", at=13, divergence="rollback")
+    with pytest.warns(RuntimeWarning, match="rolled back to iteration 10"):
+        est.fit(moons)
+    (event,) = est.divergences_
+    assert event["iteration"] == 14
+    assert event["action"] == "rolled_back"
+    assert event["restored_iteration"] == 10
+    assert event["learning_rate_scale"] == est.learning_rate_scale_ == 0.5
+    # The fit still performs max_iter successful iterations, and the history has no holes.
+    assert est.n_iter_ == 20
+    assert all(len(values) == 20 for values in est.history_.values())
+    assert np.all(np.isfinite(est.score_samples(moons)))
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_rollback_gives_up_after_max_rollbacks(moons, cls):
+    est = make(cls, learning_rate_init=1e30, max_iter=20, divergence="rollback", max_rollbacks=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(TrainingDivergedError, match="max_rollbacks=2"):
+            est.fit(moons)
+    assert [e["action"] for e in est.divergences_] == ["rolled_back", "rolled_back", "raised"]
+    assert est.learning_rate_scale_ == 0.25
+
+
+class WalledEnergy(torch.nn.Module):
+    """A learnable quadratic energy that is +inf outside the ball of radius 2.5."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.log_precision = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, z):
+        radius = z.pow(2).sum(-1)
+        energy = 0.5 * self.log_precision.exp() * radius
+        return torch.where(radius < 2.5**2, energy, torch.full_like(energy, float("inf")))
+
+
+def test_mcmc_rejects_and_counts_non_finite_energies(moons):
+    est = make(
+        ContrastiveDivergenceEstimator,
+        energy_model=WalledEnergy,
+        n_mcmc_steps=10,
+        step_size=1.0,
+        partition="quadrature",
+        max_iter=10,
+    )
+    est.fit(moons)
+    assert est.n_divergences_ > 0
+    assert est.divergences_ == []
+    assert np.isfinite(est.log_partition_)
+    # Zero density outside the wall: quadrature keeps it as zero, not as an error.
+    assert np.all(np.isfinite(est.score_samples(moons)))
+    far = np.array([[est.mean_[0] + 10 * est.scale_[0], est.mean_[1]]])
+    assert est.score_samples(far)[0] == -np.inf
+
+
+# -------------------------------------------------------------------------- persistence
+@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("how", ["pickle", "joblib", "save"])
+def test_round_trips_reproduce_scores_and_samples(fitted, moons, tmp_path, cls, how):
+    est = fitted[cls]
+    path = tmp_path / "model"
+    if how == "pickle":
+        copy = pickle.loads(pickle.dumps(est))
+    elif how == "joblib":
+        joblib.dump(est, path)
+        copy = joblib.load(path)
+    else:
+        est.save(path)
+        copy = adesk.load(path)
+        assert type(copy) is cls
+        assert copy.get_params() == est.get_params()
+    assert_same_model(est, copy, moons)
+    assert copy.log_partition_ == est.log_partition_
+    assert copy.history_ == est.history_
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_loaded_estimator_continues_training_identically(moons, tmp_path, cls):
+    original = make(cls).fit(moons)
+    original.save(tmp_path / "model.pt")
+    loaded = cls.load(tmp_path / "model.pt")
+    # Optimizer moments, generator state and replay buffers all come back.
+    original.partial_fit(moons)
+    loaded.partial_fit(moons)
+    assert_same_model(original, loaded, moons)
+
+
+def test_saved_file_holds_only_tensors_and_plain_values(fitted, tmp_path):
+    path = tmp_path / "model.pt"
+    fitted[ADEDensityEstimator].save(path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "adesk-estimator"
+    assert payload["class"] == "ADEDensityEstimator"
+    assert payload["device"] == "cpu"
+
+
+def test_unfitted_estimator_round_trip(tmp_path):
+    est = make(ScoreMatchingEstimator, max_iter=3)
+    est.save(tmp_path / "model.pt")
+    loaded = adesk.load(tmp_path / "model.pt")
+    assert loaded.get_params() == est.get_params()
+    assert not hasattr(loaded, "energy_model_")
+
+
+def test_load_refuses_other_files_and_classes(fitted, tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="Not an adesk estimator file"):
+        adesk.load(tmp_path / "other.pt")
+    fitted[ADEDensityEstimator].save(tmp_path / "ade.pt")
+    with pytest.raises(TypeError, match="holds a ADEDensityEstimator, not a Contrastive"):
+        ContrastiveDivergenceEstimator.load(tmp_path / "ade.pt")
+
+
+def test_callable_energy_model_must_be_passed_again(moons, tmp_path):
+    est = make(ScoreMatchingEstimator, energy_model=WalledEnergy, max_iter=3).fit(moons)
+    est.save(tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="pass it again"):
+        adesk.load(tmp_path / "model.pt")
+    loaded = adesk.load(tmp_path / "model.pt", energy_model=WalledEnergy)
+    np.testing.assert_array_equal(loaded.score_samples(moons), est.score_samples(moons))
+
+
+def test_callbacks_are_not_saved_and_say_so(moons, tmp_path):
+    est = make(ScoreMatchingEstimator, callbacks=[lambda e, i, logs: None], max_iter=3)
+    est.fit(moons).save(tmp_path / "model.pt")
+    with pytest.warns(UserWarning, match="callbacks could not be saved"):
+        loaded = adesk.load(tmp_path / "model.pt")
+    assert loaded.callbacks is None
+
+
+def _as_if_fitted_on_cuda(payload):
+    payload = dict(payload)
+    payload["device"] = "cuda:0"
+    payload["params"] = {**payload["params"], "device": "cuda"}
+    payload["state"] = dict(payload["state"])
+    generator = dict(payload["state"]["_generator"])
+    generator["device"] = "cuda:0"
+    payload["state"]["_generator"] = generator
+    return payload
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_cuda_fitted_estimator_loads_on_a_cpu_only_machine(fitted, moons, monkeypatch, cls):
+    est = fitted[cls]
+    # What a GPU machine writes: the same tensors (saved files always hold CPU tensors), a
+    # CUDA device and a CUDA generator.
+    payload = _as_if_fitted_on_cuda(estimator_state(est))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="fitted on cuda:0, but CUDA is not available"):
+        loaded = restore_estimator(payload)
+    assert loaded.device == "cpu"
+    assert loaded._device.type == "cpu"
+    np.testing.assert_array_equal(loaded.score_samples(moons), est.score_samples(moons))
+    assert loaded.sample(5, random_state=1).shape == (5, 2)
+
+
+def test_pickle_of_gpu_estimator_is_portable(fitted, moons, monkeypatch):
+    est = pickle.loads(pickle.dumps(fitted[ADEDensityEstimator]))
+    # Pretend it lives on a GPU: pickling then writes the portable (CPU tensor) state.
+    est._device = torch.device("cuda:0")
+    data = pickle.dumps(est)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        loaded = pickle.loads(data)
+    assert loaded._device.type == "cpu"
+    np.testing.assert_array_equal(
+        loaded.score_samples(moons), fitted[ADEDensityEstimator].score_samples(moons)
+    )
+
+
+@pytest.mark.parametrize("cls", [ADEDensityEstimator, ContrastiveDivergenceEstimator])
+def test_checkpoints_resume_training(moons, tmp_path, cls):
+    pattern = str(tmp_path / "ckpt-{iteration}.pt")
+    # A constant rate: a resumed fit restarts the learning-rate schedule over its own max_iter.
+    settings = dict(learning_rate_schedule="constant", checkpoint_interval=4)
+    full = make(cls, max_iter=10, checkpoint_path=pattern, **settings).fit(moons)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-4.pt", "ckpt-8.pt"]
+    resumed = adesk.load(tmp_path / "ckpt-4.pt")
+    assert resumed.n_iter_ == 4
+    assert not hasattr(resumed, "log_partition_")  # a checkpoint is mid-training
+    resumed.set_params(warm_start=True, max_iter=6, checkpoint_path=None)
+    resumed.fit(moons)
+    assert resumed.n_iter_ == 10
+    np.testing.assert_allclose(
+        resumed.score_samples(moons), full.score_samples(moons), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_checkpoint_without_pattern_is_overwritten(moons, tmp_path):
+    path = tmp_path / "last.pt"
+    make(ScoreMatchingEstimator, max_iter=6, checkpoint_path=path, checkpoint_interval=2).fit(moons)
+    assert os.listdir(tmp_path) == ["last.pt"]
+    assert adesk.load(path).n_iter_ == 6
+
+
+# -------------------------------------------------------------------------- concurrency
+def _record_threads(estimator, iteration, logs):
+    estimator.history_.setdefault("torch_threads", []).append(float(torch.get_num_threads()))
+
+
+def _search(n_jobs, cls=ADEDensityEstimator):
+    pipeline = make_pipeline(StandardScaler(), make(cls, max_iter=6))
+    grid = {f"{pipeline.steps[-1][0]}__learning_rate_init": [1e-3, 3e-3]}
+    return GridSearchCV(pipeline, grid, cv=KFold(2), n_jobs=n_jobs)
+
+
+@pytest.mark.parametrize("cls", [ADEDensityEstimator, ContrastiveDivergenceEstimator])
+def test_grid_search_with_two_jobs_is_reproducible(moons, cls):
+    first = _search(2, cls).fit(moons)
+    second = _search(2, cls).fit(moons)
+    serial = _search(1, cls).fit(moons)
+    scores = first.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    np.testing.assert_array_equal(scores, second.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(scores, serial.cv_results_["mean_test_score"])
+    assert first.best_params_ == serial.best_params_
+
+
+def test_workers_do_not_oversubscribe_torch_threads(moons):
+    from sklearn.model_selection import cross_validate
+
+    est = make(ScoreMatchingEstimator, max_iter=2, callbacks=_record_threads)
+    results = cross_validate(est, moons, cv=KFold(2), n_jobs=2, return_estimator=True)
+    limit = max(1, (os.cpu_count() or 1) // 2)
+    for fitted_est in results["estimator"]:
+        assert max(fitted_est.history_["torch_threads"]) <= limit
+
+
+# -------------------------------------------------------------------------- determinism
+@pytest.mark.parametrize("cls", CLASSES)
+def test_same_random_state_is_bit_identical(moons, cls):
+    a = make(cls).fit(moons)
+    b = make(cls).fit(moons)
+    assert a.history_ == b.history_
+    assert_same_model(a, b, moons)
+    for p, q in zip(a.energy_model_.parameters(), b.energy_model_.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_global_random_state_untouched(moons, tmp_path, cls):
+    torch.manual_seed(123)
+    np.random.seed(123)  # noqa: NPY002
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    est = make(cls).fit(moons)
+    est.sample(10)
+    est.score(moons)
+    est.save(tmp_path / "model.pt")
+    adesk.load(tmp_path / "model.pt").sample(3)
+    pickle.loads(pickle.dumps(est))
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    after = np.random.get_state()  # noqa: NPY002
+    assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])
+    assert after[2:] == numpy_state[2:]
