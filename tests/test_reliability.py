@@ -424,3 +424,19 @@ def test_global_random_state_untouched(moons, tmp_path, cls):
     after = np.random.get_state()  # noqa: NPY002
     assert after[0] == numpy_state[0] and np.array_equal(after[1], numpy_state[1])
     assert after[2:] == numpy_state[2:]
+
+
+def test_progress_bar_redraws_over_longer_lines():
+    import io
+
+    from adesk.training._progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(4, "Est", stream=stream, min_interval=0.0)
+    bar.update(1, {"loss": -1.23456789})
+    bar.update(2, {"loss": 1.0})
+    bar.close({"loss": 1.0})
+    first, second, final = stream.getvalue().split("\r")[1:]
+    assert len(second) == len(first)  # padded: no remnant of the longer line stays visible
+    assert second.rstrip().endswith("loss=1]")
+    assert final.startswith("Est  50%|") and " 2/4 " in final and final.endswith("\n")

@@ -25,18 +25,23 @@ class ProgressBar:
     label : str
         Shown at the start of the line (the estimator's class name).
     stream : file-like, default=sys.stderr
-    min_interval : float, default=0.2
-        Seconds between redraws; redrawing every iteration would cost more than the
-        iteration itself for small models.
+    min_interval : float or None, default=None
+        Seconds between redraws: 0.2 on a terminal, 10 when the stream is a file or pipe (a
+        log should not fill up with redraws). Redrawing every iteration would cost more than
+        the iteration itself for small models.
     width : int, default=20
         Characters of the bar.
     """
 
-    def __init__(self, total, label, stream=None, min_interval=0.2, width=20):
+    def __init__(self, total, label, stream=None, min_interval=None, width=20):
         self.total = max(int(total), 0)
         self.label = label
         self.stream = sys.stderr if stream is None else stream
+        if min_interval is None:
+            interactive = getattr(self.stream, "isatty", lambda: False)()
+            min_interval = 0.2 if interactive else 10.0
         self.min_interval = min_interval
+        self.last_length = 0
         self.width = width
         self.start = time.perf_counter()
         self.last_draw = -float("inf")
@@ -64,9 +69,12 @@ class ProgressBar:
         remaining = (self.total - self.done) / rate if rate > 0 else 0.0
         shown = "".join(f", {name}={value:.4g}" for name, value in list(logs.items())[:3])
         line = (
-            f"\r{self.label} {100 * fraction:3.0f}%|{'#' * filled}{' ' * (self.width - filled)}| "
+            f"{self.label} {100 * fraction:3.0f}%|{'#' * filled}{' ' * (self.width - filled)}| "
             f"{self.done}/{self.total} [{_format_seconds(elapsed)}<{_format_seconds(remaining)}, "
             f"{rate:.3g} it/s{shown}]"
         )
-        self.stream.write(line)
+        # Blank out the tail of a longer previous line.
+        padding = " " * max(0, self.last_length - len(line))
+        self.last_length = len(line)
+        self.stream.write("\r" + line + padding)
         self.stream.flush()
