@@ -458,3 +458,27 @@ def test_mcmc_refinement_targets_the_fitted_energy():
 def test_sample_rejects_bad_mcmc_steps(fitted, bad):
     with pytest.raises(ValueError, match="n_mcmc_steps"):
         fitted.sample(3, n_mcmc_steps=bad)
+
+
+def test_truncated_training_with_frozen_energy_matches_the_plain_graph(moons, monkeypatch):
+    # The fast path freezes the energy's parameters while the sampler runs (truncated
+    # gradient); the simple path records the whole graph. Same seed -> same training.
+    import contextlib
+
+    import adesk.estimators._ade as ade_module
+
+    fast = fast_ade(gradient="truncated", initial="gaussian", max_iter=6).fit(moons)
+    monkeypatch.setattr(ade_module, "frozen_parameters", lambda module: contextlib.nullcontext())
+    plain = fast_ade(gradient="truncated", initial="gaussian", max_iter=6).fit(moons)
+    for name in fast.history_:
+        np.testing.assert_allclose(fast.history_[name], plain.history_[name], rtol=1e-5)
+    for p, q in zip(fast.sampler_.parameters(), plain.sampler_.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_empirical_initial_draw_without_density_is_the_same_draw(fitted):
+    initial = fitted.initial_
+    with_density = initial.sample(50, torch.Generator().manual_seed(3))
+    without = initial.sample(50, torch.Generator().manual_seed(3), with_log_prob=False)
+    assert torch.equal(with_density[0], without[0]) and torch.equal(with_density[1], without[1])
+    assert without[2] is None

@@ -1,5 +1,6 @@
 """Adversarial Dynamics Embedding: the dual sampler is q0 followed by T learned leapfrog steps."""
 
+import contextlib
 import math
 from numbers import Integral, Real
 
@@ -17,6 +18,7 @@ from ..dynamics import (
 from ..dynamics._embedding import STEP_SIZE_SHAPES
 from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
 from ..dynamics._langevin import LOGDET_METHODS
+from ..dynamics._leapfrog import frozen_parameters
 from ..initial import (
     EmpiricalInitial,
     FlowInitial,
@@ -689,7 +691,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.replay_buffer_ = None
         if self.initial == "data" and self.replay_buffer_size > 0:
             with torch.no_grad():
-                position, _, _ = self.initial_.sample(self.replay_buffer_size, self._generator)
+                position, _ = self._draw_initial(self.replay_buffer_size, self._generator)
             self.replay_buffer_ = position.detach()
 
     def _sampler_parameters(self):
@@ -743,9 +745,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         if from_buffer:
             position, momentum, index = self._buffer_draw(n_samples, generator, restart)
             log_q0 = None
-        else:
+        elif track:
             position, momentum, log_q0 = self.initial_.sample(n_samples, generator)
             index = None
+        else:
+            position, momentum = self._draw_initial(n_samples, generator)
+            log_q0 = index = None
         output = self.sampler_(
             self.energy_model_,
             position,
@@ -755,6 +760,14 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             track_density=track,
         )
         return output, log_q0, index
+
+    def _draw_initial(self, n_samples, generator):
+        """``(x_0, v_0)`` from ``q_0`` without its density, when only the draw is needed."""
+        if isinstance(self.initial_, EmpiricalInitial):
+            position, momentum, _ = self.initial_.sample(n_samples, generator, with_log_prob=False)
+        else:
+            position, momentum, _ = self.initial_.sample(n_samples, generator)
+        return position, momentum
 
     def _buffer_draw(self, n_samples, generator, restart=True):
         buffer = self.replay_buffer_
@@ -771,7 +784,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 uniform < self.reinit_probability
             )
             with torch.no_grad():
-                data_start, _, _ = self.initial_.sample(n_samples, generator)
+                data_start, _ = self._draw_initial(n_samples, generator)
             broad_start = self.reinit_scale * torch.randn(
                 position.shape, generator=generator, device=device, dtype=dtype
             )
@@ -802,10 +815,20 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         use_buffer = self.replay_buffer_ is not None
         needs_graph = self.gradient == "bptt" or bool(sampler_params)
 
+        bptt = self.gradient == "bptt"
+
+        def run_sampler(create_graph, restart=True):
+            # With the truncated gradient the energy's parameters get no gradient through the
+            # trajectory: frozen, autograd records only the position paths the sampler's own
+            # parameters need (about a third fewer matrix products in the backward pass).
+            context = contextlib.nullcontext() if bptt else frozen_parameters(self.energy_model_)
+            with context:
+                return self._run_sampler(
+                    self.batch_size, self._generator, create_graph, use_buffer, restart=restart
+                )
+
         for _ in range(self.sampler_updates - 1 if sampler_params else 0):
-            output, log_q0, _ = self._run_sampler(
-                self.batch_size, self._generator, True, use_buffer
-            )
+            output, log_q0, _ = run_sampler(True)
             hamiltonian, entropy = self._sampler_objective(output, log_q0)
             sampler_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(
@@ -817,9 +840,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
         )
         batch = data[index]
-        output, log_q0, buffer_index = self._run_sampler(
-            self.batch_size, self._generator, needs_graph, from_buffer=use_buffer
-        )
+        output, log_q0, buffer_index = run_sampler(needs_graph)
         state = output.state
         if use_buffer:
             self.replay_buffer_[buffer_index] = state.position.detach()
@@ -834,7 +855,6 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         # One backward pass through the trajectory serves both players: the sampler descends
         # H_q - w * H(q_T); with BPTT the energy ascends the same objective.
         sampler_loss = hamiltonian - self.entropy_weight * entropy
-        bptt = self.gradient == "bptt"
         if needs_graph:
             targets = sampler_params + (energy_params if bptt else [])
             torch.autograd.backward(sampler_loss, inputs=targets)
@@ -937,7 +957,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         with torch.no_grad():
             for start in range(0, int(n_samples), 8192):
                 count = min(8192, int(n_samples) - start)
-                position, _, _ = self.initial_.sample(count, generator)
+                position, _ = self._draw_initial(count, generator)
                 pieces.append(position)
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return self._to_output_layout(Z * self.scale_ + self.mean_)
@@ -1075,7 +1095,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
         self._set_training_mode(False)
         with torch.no_grad():
-            start, _, _ = self.initial_.sample(flat.shape[0], generator)
+            start, _ = self._draw_initial(flat.shape[0], generator)
         state = torch.where(missing_t, start.to(observed.dtype), observed)
         steps = [state]
         for _ in range(int(n_steps)):

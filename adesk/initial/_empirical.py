@@ -52,8 +52,12 @@ class EmpiricalInitial(nn.Module):
         self.momentum_penalty = float(momentum_penalty)
         self.momentum_dim = self.points.shape[1] if momentum_dim is None else int(momentum_dim)
 
-    def sample(self, n_samples, generator):
-        """Draw ``(x_0, v_0)`` (reparametrized in the noise scale) and ``log q_0(x_0, v_0)``."""
+    def sample(self, n_samples, generator, with_log_prob=True):
+        """Draw ``(x_0, v_0)`` (reparametrized in the noise scale) and ``log q_0(x_0, v_0)``.
+
+        ``with_log_prob=False`` returns ``None`` for the density: it is a log-sum-exp over all
+        stored points, far costlier than the draw, and sampling alone does not need it.
+        """
         m, d = self.points.shape
         index = torch.randint(m, (n_samples,), generator=generator, device=self.points.device)
         noise = standard_normal((n_samples, d), generator, self.points)
@@ -61,6 +65,8 @@ class EmpiricalInitial(nn.Module):
         momentum = standard_normal(
             (n_samples, self.momentum_dim), generator, self.points
         ) / math.sqrt(self.momentum_penalty)
+        if not with_log_prob:
+            return position, momentum, None
         return position, momentum, self.log_prob(position, momentum)
 
     def log_prob(self, position, momentum):
