@@ -482,3 +482,18 @@ def test_empirical_initial_draw_without_density_is_the_same_draw(fitted):
     without = initial.sample(50, torch.Generator().manual_seed(3), with_log_prob=False)
     assert torch.equal(with_density[0], without[0]) and torch.equal(with_density[1], without[1])
     assert without[2] is None
+
+
+@pytest.mark.parametrize("sampler", ["hmc", "ghmc", "langevin", "deterministic_langevin"])
+@pytest.mark.parametrize("gradient", ["bptt", "truncated"])
+def test_gradient_checkpointing_trains_identically(moons, sampler, gradient):
+    settings = dict(sampler=sampler, gradient=gradient, initial="gaussian", max_iter=4, n_steps=3)
+    plain = fast_ade(**settings).fit(moons)
+    checkpointed = fast_ade(gradient_checkpointing=True, **settings).fit(moons)
+    for name in plain.history_:
+        np.testing.assert_allclose(
+            checkpointed.history_[name], plain.history_[name], rtol=1e-5, atol=1e-7
+        )
+    np.testing.assert_allclose(
+        checkpointed.score_samples(moons), plain.score_samples(moons), rtol=1e-5
+    )

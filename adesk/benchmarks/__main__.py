@@ -13,6 +13,8 @@ written under ``doc/paper``. ``python -m adesk.benchmarks recovery``: Table 5 al
 ``python -m adesk.benchmarks images [--mode quick|full] [--n-jobs 2]``: the image benchmark on
 8x8 digits (classifier score and Frechet distance of ADE with and without its dynamics, ADE
 nonparametric, PCD-Langevin, held-out real digits and noise), written under ``doc/images``.
+``python -m adesk.benchmarks speed [--mode quick|full] [--device cuda]``: sampling and training
+speed against the gradient floor and the peers ebmkit and torchebm (``bench`` extra).
 """
 
 import argparse
@@ -32,6 +34,7 @@ from ._paper import add_paper_arguments, main_paper
 from ._quick import QUICK_DATASETS, format_table, run_dataset
 from ._recovery import add_recovery_arguments, format_recovery, main_recovery, run_recovery
 from ._samplers import ABLATION_DATASETS, format_ablation, run_ablation
+from ._speed import add_speed_arguments, main_speed
 
 
 def run_paper_command(args):
@@ -122,7 +125,16 @@ def main(argv=None):
             "Frechet distance on 8x8 digits",
         )
     )
+    add_speed_arguments(
+        commands.add_parser(
+            "speed",
+            help="sampling and training speed against the gradient floor, ebmkit and torchebm",
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "speed":
+        main_speed(args)
+        return
     if args.command == "images":
         main_images(args)
         return

@@ -24,7 +24,13 @@ from ._generalized import (
     generalized_leapfrog_step,
 )
 from ._langevin import DeterministicLangevinEmbedding, LangevinEmbedding
-from ._leapfrog import clip_norm, energy_and_gradient, leapfrog_step
+from ._leapfrog import (
+    checkpointed_gradients,
+    clip_norm,
+    energy_and_gradient,
+    frozen_parameters,
+    leapfrog_step,
+)
 from ._mcmc import (
     DualAveragingStepSize,
     HMCKernel,
@@ -51,7 +57,9 @@ __all__ = [
     "MCMCStep",
     "PhaseState",
     "clip_norm",
+    "checkpointed_gradients",
     "energy_and_gradient",
+    "frozen_parameters",
     "generalized_leapfrog_inverse",
     "generalized_leapfrog_step",
     "leapfrog_step",

@@ -1,8 +1,10 @@
 """The leapfrog integrator (paper eq. 10) with the clipping stabilisers of Appendix F.1."""
 
+import threading
 from contextlib import contextmanager
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from ._state import PhaseState
 
@@ -29,6 +31,35 @@ def frozen_parameters(energy_fn):
             parameter.requires_grad_(True)
 
 
+_CHECKPOINTING = threading.local()
+
+
+@contextmanager
+def checkpointed_gradients(enabled=True):
+    """Recompute, instead of store, the energy's activations of every differentiable gradient.
+
+    Inside the block, :func:`energy_and_gradient` with ``create_graph=True`` runs under
+    non-reentrant activation checkpointing (:func:`torch.utils.checkpoint.checkpoint`): the
+    graph of a back-propagation-through-time unroll then keeps only each step's inputs and
+    outputs, and the energy's forward and input-gradient pass is recomputed during the backward
+    pass. Memory becomes roughly constant in the number of steps for about one more energy
+    gradient per step. Gradients are unchanged.
+    """
+    previous = getattr(_CHECKPOINTING, "enabled", False)
+    _CHECKPOINTING.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _CHECKPOINTING.enabled = previous
+
+
+def _energy_and_gradient_graph(energy_fn, x):
+    with torch.enable_grad():
+        energy = energy_fn(x)
+        (gradient,) = torch.autograd.grad(energy.sum(), x, create_graph=True)
+    return energy, gradient
+
+
 def energy_and_gradient(energy_fn, x, create_graph=False):
     """Evaluate ``E(x)`` and ``grad_x E(x)`` with one forward and one backward pass.
 
@@ -49,6 +80,8 @@ def energy_and_gradient(energy_fn, x, create_graph=False):
     with torch.enable_grad():
         if not x.requires_grad:
             x = x.detach().requires_grad_(True)
+        if create_graph and getattr(_CHECKPOINTING, "enabled", False):
+            return checkpoint(_energy_and_gradient_graph, energy_fn, x, use_reentrant=False)
         energy = energy_fn(x)
         (gradient,) = torch.autograd.grad(energy.sum(), x, create_graph=create_graph)
     if not create_graph:
@@ -108,11 +141,20 @@ def leapfrog_step(
     log_det_jacobian : torch.Tensor of shape (n,)
         Zeros: the step is volume-preserving.
     """
-    momentum_half = state.momentum - 0.5 * step_size * clip_norm(state.energy_grad, gradient_clip)
-    position = state.position + step_size * momentum_penalty * clip_norm(
-        momentum_half, momentum_clip
+    if not isinstance(step_size, torch.Tensor):
+        step_size = torch.tensor(
+            step_size, dtype=state.position.dtype, device=state.position.device
+        )
+    # Each update is one fused multiply-add (also in the graph kept for BPTT).
+    momentum_half = torch.addcmul(
+        state.momentum, step_size, clip_norm(state.energy_grad, gradient_clip), value=-0.5
+    )
+    position = torch.addcmul(
+        state.position, step_size * momentum_penalty, clip_norm(momentum_half, momentum_clip)
     )
     energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
-    momentum = momentum_half - 0.5 * step_size * clip_norm(energy_grad, gradient_clip)
+    momentum = torch.addcmul(
+        momentum_half, step_size, clip_norm(energy_grad, gradient_clip), value=-0.5
+    )
     log_det = torch.zeros(position.shape[0], dtype=position.dtype, device=position.device)
     return PhaseState(position, momentum, energy, energy_grad), log_det

@@ -18,7 +18,7 @@ from ..dynamics import (
 from ..dynamics._embedding import STEP_SIZE_SHAPES
 from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
 from ..dynamics._langevin import LOGDET_METHODS
-from ..dynamics._leapfrog import frozen_parameters
+from ..dynamics._leapfrog import checkpointed_gradients, frozen_parameters
 from ..initial import (
     EmpiricalInitial,
     FlowInitial,
@@ -146,6 +146,13 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         (eq. 21). Because leapfrog nearly conserves ``E + lambda/2 |v|^2``, that gradient
         contrasts the data with the chain *starts* rather than the samples; measured on
         moons it ran away (see ``doc/ade.md``), hence the truncated default.
+    gradient_checkpointing : bool, default=False
+        Recompute the energy's activations during the backward pass through the sampler's
+        unrolled trajectory instead of storing them
+        (:func:`~adesk.dynamics.checkpointed_gradients`): training memory becomes roughly
+        constant in ``n_steps`` for about one more energy gradient per step (see
+        ``benchmarks/README.md``). Gradients are unchanged, except that a spectrally
+        normalised energy runs one more power iteration in the recomputation.
     sampler_updates : int, default=1
         Sampler-only updates before each joint update (Algorithm 1 uses 1).
     sampler_learning_rate : float or None, default=None
@@ -390,6 +397,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         "momentum_penalty": [Interval(Real, 0, None, closed="neither")],
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
         "gradient": [StrOptions({"bptt", "truncated"})],
+        "gradient_checkpointing": ["boolean"],
         "sampler_updates": [Interval(Integral, 1, None, closed="left")],
         "sampler_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "adam_beta1": [Interval(Real, 0, 1, closed="left")],
@@ -430,6 +438,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         momentum_penalty=1.0,
         entropy_weight=1.0,
         gradient="truncated",
+        gradient_checkpointing=False,
         sampler_updates=1,
         sampler_learning_rate=None,
         adam_beta1=0.5,
@@ -498,6 +507,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.momentum_penalty = momentum_penalty
         self.entropy_weight = entropy_weight
         self.gradient = gradient
+        self.gradient_checkpointing = gradient_checkpointing
         self.sampler_updates = sampler_updates
         self.sampler_learning_rate = sampler_learning_rate
         self.adam_beta1 = adam_beta1
@@ -817,47 +827,54 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
         bptt = self.gradient == "bptt"
 
-        def run_sampler(create_graph, restart=True):
+        def sampler_pass():
             # With the truncated gradient the energy's parameters get no gradient through the
             # trajectory: frozen, autograd records only the position paths the sampler's own
-            # parameters need (about a third fewer matrix products in the backward pass).
-            context = contextlib.nullcontext() if bptt else frozen_parameters(self.energy_model_)
-            with context:
-                return self._run_sampler(
-                    self.batch_size, self._generator, create_graph, use_buffer, restart=restart
-                )
+            # parameters need (about a third fewer matrix products in the backward pass). The
+            # freeze covers the backward pass too, which checkpointing recomputes in.
+            freeze = contextlib.nullcontext() if bptt else frozen_parameters(self.energy_model_)
+            stack = contextlib.ExitStack()
+            stack.enter_context(freeze)
+            stack.enter_context(checkpointed_gradients(self.gradient_checkpointing))
+            return stack
 
         for _ in range(self.sampler_updates - 1 if sampler_params else 0):
-            output, log_q0, _ = run_sampler(True)
-            hamiltonian, entropy = self._sampler_objective(output, log_q0)
-            sampler_optimizer.zero_grad(set_to_none=True)
-            torch.autograd.backward(
-                hamiltonian - self.entropy_weight * entropy, inputs=sampler_params
-            )
+            with sampler_pass():
+                output, log_q0, _ = self._run_sampler(
+                    self.batch_size, self._generator, True, use_buffer
+                )
+                hamiltonian, entropy = self._sampler_objective(output, log_q0)
+                sampler_optimizer.zero_grad(set_to_none=True)
+                torch.autograd.backward(
+                    hamiltonian - self.entropy_weight * entropy, inputs=sampler_params
+                )
             sampler_optimizer.step()
 
         index = torch.randint(
             data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
         )
         batch = data[index]
-        output, log_q0, buffer_index = run_sampler(needs_graph)
-        state = output.state
-        if use_buffer:
-            self.replay_buffer_[buffer_index] = state.position.detach()
-        if self.sampler_.metropolis:
-            self.n_divergences_ += self.sampler_.last_n_divergences
-        hamiltonian, entropy = self._sampler_objective(output, log_q0)
         energy_params = list(self.energy_model_.parameters())
+        with sampler_pass():
+            output, log_q0, buffer_index = self._run_sampler(
+                self.batch_size, self._generator, needs_graph, from_buffer=use_buffer
+            )
+            state = output.state
+            if use_buffer:
+                self.replay_buffer_[buffer_index] = state.position.detach()
+            if self.sampler_.metropolis:
+                self.n_divergences_ += self.sampler_.last_n_divergences
+            hamiltonian, entropy = self._sampler_objective(output, log_q0)
 
-        energy_optimizer.zero_grad(set_to_none=True)
-        if sampler_optimizer is not None:
-            sampler_optimizer.zero_grad(set_to_none=True)
-        # One backward pass through the trajectory serves both players: the sampler descends
-        # H_q - w * H(q_T); with BPTT the energy ascends the same objective.
-        sampler_loss = hamiltonian - self.entropy_weight * entropy
-        if needs_graph:
-            targets = sampler_params + (energy_params if bptt else [])
-            torch.autograd.backward(sampler_loss, inputs=targets)
+            energy_optimizer.zero_grad(set_to_none=True)
+            if sampler_optimizer is not None:
+                sampler_optimizer.zero_grad(set_to_none=True)
+            # One backward pass through the trajectory serves both players: the sampler
+            # descends H_q - w * H(q_T); with BPTT the energy ascends the same objective.
+            sampler_loss = hamiltonian - self.entropy_weight * entropy
+            if needs_graph:
+                targets = sampler_params + (energy_params if bptt else [])
+                torch.autograd.backward(sampler_loss, inputs=targets)
         if bptt:
             for p in energy_params:
                 if p.grad is not None:
@@ -900,9 +917,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     # ------------------------------------------------------------ sampling
     def _draw_standardized(self, n_samples, generator):
         from_buffer = self.replay_buffer_ is not None
-        output, _, _ = self._run_sampler(
-            n_samples, generator, False, from_buffer=from_buffer, restart=False, track=False
-        )
+        # No graph: the learned step sizes and q0's parameters would otherwise make autograd
+        # record the whole trajectory (the energy gradients enable grad locally).
+        with torch.no_grad():
+            output, _, _ = self._run_sampler(
+                n_samples, generator, False, from_buffer=from_buffer, restart=False, track=False
+            )
         return output.state.position
 
     def _mcmc_step_size(self):
@@ -1105,14 +1125,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 device=self._device,
                 dtype=self._dtype,
             ) / math.sqrt(self.momentum_penalty)
-            output = self.sampler_(
-                conditional_energy,
-                state,
-                momentum,
-                create_graph=False,
-                generator=generator,
-                track_density=False,
-            )
+            with torch.no_grad(), frozen_parameters(self.energy_model_):
+                output = self.sampler_(
+                    conditional_energy,
+                    state,
+                    momentum,
+                    create_graph=False,
+                    generator=generator,
+                    track_density=False,
+                )
             state = torch.where(missing_t, output.state.position.detach(), observed)
             steps.append(state)
 

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..dynamics import run_mcmc
+from ..dynamics._leapfrog import frozen_parameters
 from ..energies import ConvEnergy, GaussianEnergy, MLPEnergy
 from ..energies._mlp import ACTIVATIONS
 from ..partition import (
@@ -763,12 +764,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"n_mcmc_steps must be a non-negative int; got {n_mcmc_steps!r}.")
         generator = make_generator(random_state, self._device)
         pieces = []
-        for start in range(0, int(n_samples), 8192):
-            count = min(8192, int(n_samples) - start)
-            Z = self._draw_standardized(count, generator).detach()
-            if n_mcmc_steps > 0:
-                Z = self._refine_standardized(Z, int(n_mcmc_steps), generator)
-            pieces.append(Z)
+        # Sampling needs position gradients only (see frozen_parameters).
+        with frozen_parameters(self.energy_model_):
+            for start in range(0, int(n_samples), 8192):
+                count = min(8192, int(n_samples) - start)
+                Z = self._draw_standardized(count, generator).detach()
+                if n_mcmc_steps > 0:
+                    Z = self._refine_standardized(Z, int(n_mcmc_steps), generator)
+                pieces.append(Z)
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return self._to_output_layout(Z * self.scale_ + self.mean_)
 
