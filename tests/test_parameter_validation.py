@@ -270,6 +270,7 @@ OWN_CASES = {
         Case("momentum_penalty", 0.0, POSITIVE),
         Case("entropy_weight", -1.0, AT_LEAST_0),
         Case("gradient", "reinforce", options("bptt", "truncated")),
+        Case("gradient_checkpointing", "yes", literal("'bool'")),
         Case("sampler_updates", 0, AT_LEAST_1),
         Case("sampler_learning_rate", 0.0, POSITIVE),
         Case("adam_beta1", 1.0, bounds("[0, 1)")),
