@@ -95,13 +95,35 @@ class DynamicsEmbedding(nn.Module):
         self.n_features = int(n_features)
         self.n_steps = int(n_steps)
         self.momentum_penalty = float(momentum_penalty)
-        self.last_acceptance_rate = float("nan")
-        self.last_n_divergences = 0
+        self._last_acceptance = float("nan")
+        self._last_divergences = 0
         if position_bounds is None:
             self.lower_bound = self.upper_bound = None
         else:
             self.register_buffer("lower_bound", torch.as_tensor(position_bounds[0]).float())
             self.register_buffer("upper_bound", torch.as_tensor(position_bounds[1]).float())
+
+    # The Metropolis diagnostics stay on the device until read: reading them is a host sync,
+    # which a GPU training loop should pay once per iteration at most.
+    @property
+    def last_acceptance_rate(self):
+        """Acceptance rate of the last call's Metropolis test(s) (NaN before any)."""
+        value = self._last_acceptance
+        return float(value) if isinstance(value, torch.Tensor) else value
+
+    @last_acceptance_rate.setter
+    def last_acceptance_rate(self, value):
+        self._last_acceptance = value
+
+    @property
+    def last_n_divergences(self):
+        """Number of non-finite proposals rejected in the last call."""
+        value = self._last_divergences
+        return int(value) if isinstance(value, torch.Tensor) else value
+
+    @last_n_divergences.setter
+    def last_n_divergences(self, value):
+        self._last_divergences = value
 
     def step_sizes(self):
         """The ``(n_steps, n_features or 1)`` step sizes used by the layers, as a tensor."""
@@ -189,8 +211,8 @@ class DynamicsEmbedding(nn.Module):
             )
             # A non-finite proposal is a divergence: always rejected, never propagated.
             accept = (torch.log(uniform) < log_ratio.detach()) & finite
-            self.last_acceptance_rate = float(accept.float().mean())
-            self.last_n_divergences = int((~finite).sum())
+            self.last_acceptance_rate = accept.float().mean()
+            self.last_n_divergences = (~finite).sum()
         probability = torch.where(
             finite, torch.exp(torch.clamp(log_ratio, max=0.0)), torch.zeros_like(log_ratio)
         )

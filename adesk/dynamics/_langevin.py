@@ -181,7 +181,7 @@ class LangevinEmbedding(DynamicsEmbedding):
             torch.where(accept, proposal.energy, state.energy),
             torch.where(keep, proposal.energy_grad, state.energy_grad),
         )
-        return chosen, int(accept.sum()), int((~finite).sum())
+        return chosen, accept.sum(), (~finite).sum()
 
 
 class DeterministicLangevinEmbedding(DynamicsEmbedding):

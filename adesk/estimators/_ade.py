@@ -862,8 +862,6 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             state = output.state
             if use_buffer:
                 self.replay_buffer_[buffer_index] = state.position.detach()
-            if self.sampler_.metropolis:
-                self.n_divergences_ += self.sampler_.last_n_divergences
             hamiltonian, entropy = self._sampler_objective(output, log_q0)
 
             energy_optimizer.zero_grad(set_to_none=True)
@@ -894,17 +892,27 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         if sampler_optimizer is not None:
             sampler_optimizer.step()
 
-        energy_loss = data_energy["mean"] - float(hamiltonian.detach())
-        return {
-            "loss_energy": energy_loss,
-            "loss_sampler": float(sampler_loss.detach()),
-            "energy_data": data_energy["mean"],
-            "energy_samples": float(state.energy.detach().mean()),
-            "step_size": float(self.sampler_.step_sizes().detach().mean()),
-            "acceptance_rate": (
-                self.sampler_.last_acceptance_rate if self.sampler_.metropolis else 1.0
-            ),
-        }
+        # Every logged number leaves the device in one transfer (one host sync per iteration).
+        sampler = self.sampler_
+        accepted = sampler._last_acceptance if sampler.metropolis else 1.0
+        diverged = sampler._last_divergences if sampler.metropolis else 0
+        values = torch.stack(
+            [
+                torch.as_tensor(value, device=batch.device).to(batch.dtype)
+                for value in (
+                    data_energy["mean"] - hamiltonian.detach(),
+                    sampler_loss.detach(),
+                    data_energy["mean"],
+                    state.energy.detach().mean(),
+                    sampler.step_sizes().detach().mean(),
+                    accepted,
+                    diverged,
+                )
+            ]
+        ).tolist()
+        self.n_divergences_ += int(values.pop())
+        names = ("loss_energy", "loss_sampler", "energy_data", "energy_samples", "step_size")
+        return dict(zip(names + ("acceptance_rate",), values))
 
     def _data_energy_and_penalty(self, batch, samples_energy):
         energies, loss = self._data_energy_with_gradient_penalty(batch, self.gradient_penalty)
@@ -912,7 +920,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             loss = loss + self.energy_penalty * (
                 energies.pow(2).mean() + samples_energy.pow(2).mean()
             )
-        return {"loss": loss, "mean": float(energies.detach().mean())}
+        return {"loss": loss, "mean": energies.detach().mean()}
 
     # ------------------------------------------------------------ sampling
     def _draw_standardized(self, n_samples, generator):
