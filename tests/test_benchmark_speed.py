@@ -33,7 +33,7 @@ def test_run_speed_tables_on_a_tiny_grid():
     sampling = {row["method"]: row for row in results["sampling"]}
     assert sampling["floor (forward + input gradient)"]["ratio_to_floor"] == 1.0
     assert sampling["adesk run_mcmc (HMC kernel)"]["ratio_to_floor"] > 0
-    assert "adesk ADE sample() (T=10)" in sampling
+    assert "adesk ADE sample() (T=10, ADE defaults)" in sampling
     training = {row["method"]: row for row in results["training"]}
     # Checkpointing keeps the graph small; without it the unrolled energy activations stay.
     assert (

@@ -17,7 +17,7 @@ side by side in one run on one device:
    milliseconds and as a multiple of the floor.
 
 Rounds are interleaved (every method once per round) and medians reported, because shared
-machines drift; ratios compare medians from the same run.
+machines drift; every ratio is the median over rounds of the ratio within a round.
 """
 
 import copy
@@ -74,14 +74,23 @@ def _timed(fn, device):
 
 
 def _interleaved(functions, rounds, device):
-    """Median seconds of each function over ``rounds`` interleaved rounds (after a warm-up)."""
+    """Seconds of each function in each of ``rounds`` interleaved rounds (after a warm-up).
+
+    Returns ``{name: array of shape (rounds,)}``; within a round the functions run back to
+    back, so per-round ratios cancel most of a shared machine's drift.
+    """
     for fn in functions.values():
         fn()
     times = {name: [] for name in functions}
     for _ in range(rounds):
         for name, fn in functions.items():
             times[name].append(_timed(fn, device))
-    return {name: float(np.median(values)) for name, values in times.items()}
+    return {name: np.asarray(values) for name, values in times.items()}
+
+
+def _median_ratio(times, reference):
+    """Median over rounds of ``times / reference`` (paired by round)."""
+    return float(np.median(times / reference))
 
 
 def saved_tensor_bytes(fn):
@@ -198,7 +207,6 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
     x = torch.randn(N_CHAINS, n_features, generator=generator, device=device)
     n_gradients = n_transitions * N_LEAPFROG
     floor, frozen_floor = _floor_functions(energy, x, n_gradients)
-    ade = _fitted_ade(energy, x.cpu().numpy(), N_LEAPFROG, device, initial="gaussian")
 
     def adesk_mcmc():
         run_mcmc(
@@ -211,30 +219,49 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
             generator=generator,
         )
 
-    def ade_sample():
-        # One sample() call runs the T = 10 leapfrog layers once: repeat it to match the
-        # number of leapfrog steps of the MCMC rows.
-        for seed in range(n_transitions):
-            ade.sample(N_CHAINS, random_state=seed)
+    # ADE with the same plain leapfrog as the HMC rows (one scalar step size, no clipping),
+    # and with its training defaults (norm clipping of gradient and momentum at 10, a step
+    # size per layer and dimension run in a random direction under the Metropolis test).
+    plain_ade = _fitted_ade(
+        energy,
+        x.cpu().numpy(),
+        N_LEAPFROG,
+        device,
+        initial="gaussian",
+        step_size_shape="scalar",
+        gradient_clip=None,
+        momentum_clip=None,
+    )
+    default_ade = _fitted_ade(energy, x.cpu().numpy(), N_LEAPFROG, device, initial="gaussian")
+
+    def ade_sampler(estimator):
+        def draw():
+            # One sample() call runs the T = 10 leapfrog layers once: repeat it to match the
+            # number of leapfrog steps of the MCMC rows.
+            for seed in range(n_transitions):
+                estimator.sample(N_CHAINS, random_state=seed)
+
+        return draw
 
     functions = {
         "floor (forward + input gradient)": floor,
         "floor, frozen weights": frozen_floor,
         "adesk run_mcmc (HMC kernel)": adesk_mcmc,
-        "adesk ADE sample() (T=10)": ade_sample,
+        "adesk ADE sample() (T=10, plain leapfrog)": ade_sampler(plain_ade),
+        "adesk ADE sample() (T=10, ADE defaults)": ade_sampler(default_ade),
         **_peer_samplers(energy, x, n_transitions, generator),
     }
-    medians = _interleaved(functions, rounds, device)
-    floor_time = medians["floor (forward + input gradient)"] / n_gradients
+    times = _interleaved(functions, rounds, device)
+    floor_times = times["floor (forward + input gradient)"]
     return [
         dict(
             n_features=n_features,
             method=name,
-            ms_per_leapfrog_step=1e3 * seconds / n_gradients,
-            chain_steps_per_s=N_CHAINS * n_gradients / seconds,
-            ratio_to_floor=seconds / n_gradients / floor_time,
+            ms_per_leapfrog_step=1e3 * float(np.median(seconds)) / n_gradients,
+            chain_steps_per_s=N_CHAINS * n_gradients / float(np.median(seconds)),
+            ratio_to_floor=_median_ratio(seconds, floor_times),
         )
-        for name, seconds in medians.items()
+        for name, seconds in times.items()
     ]
 
 
@@ -307,7 +334,7 @@ def training_table(n_steps_list, rounds, device, X=None):
         X = make_toy("moons", n_samples=5000, random_state=0)
     estimators = _training_estimators(n_steps_list, TRAINING_BATCH, device)
     steps = {name: _prepared_step(est, X) for name, est in estimators.items()}
-    medians = _interleaved(steps, rounds, device)
+    times = _interleaved(steps, rounds, device)
     memory = {name: saved_tensor_bytes(step) for name, step in steps.items()}
     peak = {}
     if device.type == "cuda":
@@ -315,18 +342,18 @@ def training_table(n_steps_list, rounds, device, X=None):
             torch.cuda.reset_peak_memory_stats(device)
             step()
             peak[name] = torch.cuda.max_memory_allocated(device)
-    langevin = medians["CD-15 (15 Langevin steps + MALA test)"]
-    hmc = medians["CD-15 (adesk default: 15 HMC x 5 leapfrog)"]
+    langevin = times["CD-15 (15 Langevin steps + MALA test)"]
+    hmc = times["CD-15 (adesk default: 15 HMC x 5 leapfrog)"]
     return [
         dict(
             method=name,
-            ms_per_iteration=1e3 * seconds,
-            ratio_to_cd15_langevin=seconds / langevin,
-            ratio_to_cd15_hmc=seconds / hmc,
+            ms_per_iteration=1e3 * float(np.median(seconds)),
+            ratio_to_cd15_langevin=_median_ratio(seconds, langevin),
+            ratio_to_cd15_hmc=_median_ratio(seconds, hmc),
             graph_mib=memory[name] / 2**20,
             peak_mib=peak.get(name, float("nan")) / 2**20,
         )
-        for name, seconds in medians.items()
+        for name, seconds in times.items()
     ]
 
 
@@ -355,7 +382,7 @@ def scaling_table(steps_list, batches, dims, rounds, device):
         step = _prepared_step(est, X)
         x = torch.as_tensor(X[:batch_size], dtype=torch.float32, device=device)
         floor, _ = _floor_functions(est.energy_model_, x, 1)
-        medians = _interleaved({"step": step, "floor": floor}, rounds, device)
+        times = _interleaved({"step": step, "floor": floor}, rounds, device)
         rows.append(
             dict(
                 varied=varied,
@@ -363,9 +390,9 @@ def scaling_table(steps_list, batches, dims, rounds, device):
                 n_steps=n_steps,
                 batch_size=batch_size,
                 n_features=n_features,
-                ms_per_iteration=1e3 * medians["step"],
-                floor_ms=1e3 * medians["floor"],
-                floors_per_iteration=medians["step"] / medians["floor"],
+                ms_per_iteration=1e3 * float(np.median(times["step"])),
+                floor_ms=1e3 * float(np.median(times["floor"])),
+                floors_per_iteration=_median_ratio(times["step"], times["floor"]),
             )
         )
     return rows
@@ -460,8 +487,9 @@ def format_speed(results):
         lines += [
             "",
             "x floor: time per leapfrog step over the time of one forward pass plus input "
-            "gradient on the same batch (trainable weights). ADE's sample() and ebmkit "
-            "evaluate one more gradient per trajectory (at its start), included in their time.",
+            "gradient on the same batch (trainable weights), median of per-round ratios. "
+            "ADE's sample() and ebmkit evaluate one more gradient per trajectory (at its "
+            "start), included in their time (10% at 10 leapfrog steps).",
             "",
         ]
     if "training" in results:
