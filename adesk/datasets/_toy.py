@@ -77,6 +77,12 @@ def make_swissroll(n_samples=1000, random_state=None):
     ``t = 1.5 * pi * (1 + 2u)`` with ``u ~ U(0, 1)``; the point is
     ``(t cos t, t sin t) + N(0, I)``, divided by 5. This is scikit-learn's
     ``make_swiss_roll(noise=1)`` keeping its x and z columns.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_swissroll
+    >>> make_swissroll(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -105,6 +111,12 @@ def make_circles(n_samples=1000, random_state=None):
     scikit-learn's ``make_circles(factor=0.5, noise=0.08)``: half of the points at evenly
     spaced angles on the unit circle, the rest on the circle of radius 0.5, plus iid
     ``N(0, 0.08^2)`` noise; everything is then multiplied by 3 (radii 3 and 1.5).
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_circles
+    >>> make_circles(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -133,6 +145,12 @@ def make_moons(n_samples=1000, random_state=None):
     -----
     scikit-learn's ``make_moons(noise=0.1)``, then ``X * 2 + (-1, -0.2)`` so the data sit
     roughly in ``[-3, 3] x [-1.2, 1.8]``.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_moons
+    >>> make_moons(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -160,6 +178,12 @@ def make_pinwheel(n_samples=1000, random_state=None):
     For arm ``k`` in 0..4: radial ``r ~ N(1, 0.3^2)``, tangential ``t ~ N(0, 0.1^2)``,
     angle ``a = 2 pi k / 5 + 0.25 exp(r)``; the point is
     ``(r cos a + t sin a, -r sin a + t cos a)``, multiplied by 2.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_pinwheel
+    >>> make_pinwheel(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -195,6 +219,12 @@ def make_two_spirals(n_samples=1000, random_state=None):
     ``(-s cos s + 0.5 U(0, 1), s sin s + 0.5 U(0, 1))`` and arm 2 is the negation of arm 1
     (the same points, mirrored through the origin). All points are divided by 3, then iid
     ``N(0, 0.1^2)`` noise is added. Registered under the paper's name ``"2spirals"``.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_two_spirals
+    >>> make_two_spirals(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -231,6 +261,13 @@ def make_line(n_samples=1000, random_state=None):
     -----
     ``x ~ U(-2.5, 2.5)``, ``y = x``. There is no noise, so the distribution has no density
     in 2-D (see ``DEGENERATE_DATASETS``).
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_line
+    >>> X = make_line(100, random_state=0)
+    >>> X.shape, bool((X[:, 1] == X[:, 0]).all())
+    ((100, 2), True)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -257,6 +294,14 @@ def make_cos(n_samples=1000, random_state=None):
     -----
     ``x ~ U(-2.5, 2.5)``, ``y = 2.5 sin(x)``: despite the name, a sine curve. There is no
     noise, so the distribution has no density in 2-D (see ``DEGENERATE_DATASETS``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from adesk.datasets import make_cos
+    >>> X = make_cos(100, random_state=0)
+    >>> X.shape, bool((X[:, 1] == 2.5 * np.sin(X[:, 0])).all())
+    ((100, 2), True)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -283,6 +328,12 @@ def make_banana(n_samples=1000, random_state=None):
     -----
     ``x0 ~ N(0, 2^2)`` and ``x1 | x0 ~ N(0.2 (x0^2 - 4), 1)``: a parabola-shaped ridge
     whose conditional mean is zero on average.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_banana
+    >>> make_banana(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -310,6 +361,12 @@ def make_cosine(n_samples=1000, random_state=None):
     -----
     ``x0 ~ U(-4, 4)`` and ``x1 | x0 ~ N(3 cos(2 x0), 1)``. Not the same distribution as
     the degenerate ``cos``.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_cosine
+    >>> make_cosine(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -337,6 +394,12 @@ def make_funnel(n_samples=1000, random_state=None):
     -----
     ``x0 ~ N(0, 2^2)`` and ``x1 | x0 ~ N(0, v)`` where ``v = clip(exp(-x0), 0, 10)`` is a
     variance (the standard deviation is ``sqrt(v)``); the clip keeps the wide end finite.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_funnel
+    >>> make_funnel(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -373,6 +436,12 @@ def make_ring(n_samples=1000, random_state=None):
     -----
     ``theta ~ U(0, 2 pi)``, ``r = 5 + N(0, 0.2^2)``; the point is
     ``(r sin theta, r cos theta)``.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_ring
+    >>> make_ring(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -399,6 +468,12 @@ def make_multiring(n_samples=1000, random_state=None):
     As ``Ring``, but each point's base radius is drawn from ``{1, 3, 5}`` with
     probabilities proportional to the radius (1/9, 3/9, 5/9), so every ring has the same
     density of points per unit length.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_multiring
+    >>> make_multiring(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -428,6 +503,12 @@ def make_spiral(n_samples=1000, random_state=None):
     ``phi = pi a + start`` and ``r = 1.5 pi a``; the point is
     ``(r cos phi, r sin phi) + (0.5 a + 0.1) N(0, I)``, so the noise grows along the arm.
     Not the same distribution as ``2spirals``.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_spiral
+    >>> make_spiral(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)
@@ -460,6 +541,12 @@ def make_uniform(n_samples=1000, random_state=None):
     Notes
     -----
     ``U([-3, 3]^2)``: both coordinates iid uniform on ``[-3, 3]``.
+
+    Examples
+    --------
+    >>> from adesk.datasets import make_uniform
+    >>> make_uniform(100, random_state=0).shape
+    (100, 2)
     """
     n_samples = _check_n_samples(n_samples)
     rng = check_random_state(random_state)

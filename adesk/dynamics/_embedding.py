@@ -33,6 +33,21 @@ class EmbeddingOutput(NamedTuple):
         acceptance probability, which stays differentiable in the sampler's parameters.
     trajectory : list of torch.Tensor or None
         Detached positions ``[x_0, ..., x_T]`` when asked for.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adesk.dynamics import HMCEmbedding
+    >>> from adesk.energies import GaussianEnergy
+    >>> embedding = HMCEmbedding(2, n_steps=3, step_size=0.1)
+    >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
+    >>> generator = torch.Generator().manual_seed(0)
+    >>> x0, v0 = torch.randn(4, 2, generator=generator), torch.randn(4, 2, generator=generator)
+    >>> out = embedding(energy, x0, v0, return_trajectory=True)
+    >>> out.state.position.shape, out.hamiltonian.shape, len(out.trajectory)  # x_0, ..., x_3
+    (torch.Size([4, 2]), torch.Size([4]), 4)
+    >>> float(out.log_det_jacobian.abs().max()), float(out.log_noise_density.abs().max())
+    (0.0, 0.0)
     """
 
     state: PhaseState
@@ -66,6 +81,23 @@ class DynamicsEmbedding(nn.Module):
         Corners of a box that positions are clamped to after every step (not
         volume-preserving; only samples leaving the box are affected and the bookkeeping
         ignores it).
+
+    Examples
+    --------
+    The concrete embeddings (here :class:`HMCEmbedding`) inherit the step-size bookkeeping:
+
+    >>> import torch
+    >>> from adesk.dynamics import DynamicsEmbedding, HMCEmbedding
+    >>> embedding = HMCEmbedding(2, n_steps=3, step_size=0.1, step_size_shape="per_dimension")
+    >>> isinstance(embedding, DynamicsEmbedding)
+    True
+    >>> step_sizes = embedding.step_sizes().detach()  # learnable: detach to read them
+    >>> step_sizes.shape  # (n_steps, n_features)
+    torch.Size([3, 2])
+    >>> round(float(step_sizes[0, 0]), 4)
+    0.1
+    >>> float(embedding.kinetic_energy(torch.tensor([[3.0, 4.0]])))  # lambda / 2 |v|^2
+    12.5
     """
 
     momentum_dim = None

@@ -17,6 +17,19 @@ def frozen_parameters(energy_fn):
     autograd records no weight-gradient paths and keeps fewer tensors, which makes each energy
     gradient a few percent cheaper. The flags are restored on exit; a plain function is left
     alone.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adesk.dynamics import energy_and_gradient, frozen_parameters
+    >>> from adesk.energies import GaussianEnergy
+    >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2), learnable=True)
+    >>> with frozen_parameters(energy):
+    ...     _, gradient = energy_and_gradient(energy, torch.ones(3, 2))
+    ...     print(energy.mean.requires_grad)
+    False
+    >>> energy.mean.requires_grad, gradient.shape
+    (True, torch.Size([3, 2]))
     """
     if not isinstance(energy_fn, torch.nn.Module):
         yield
@@ -44,6 +57,21 @@ def checkpointed_gradients(enabled=True):
     outputs, and the energy's forward and input-gradient pass is recomputed during the backward
     pass. Memory becomes roughly constant in the number of steps for about one more energy
     gradient per step. Gradients are unchanged.
+
+    Examples
+    --------
+    The gradient of a loss built on the energy gradient is the same with and without
+    checkpointing:
+
+    >>> import torch
+    >>> from adesk.dynamics import checkpointed_gradients, energy_and_gradient
+    >>> energy = lambda x: 0.25 * x.pow(4).sum(-1)  # gradient x^3
+    >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> with checkpointed_gradients():
+    ...     _, gradient = energy_and_gradient(energy, x, create_graph=True)
+    >>> gradient.pow(2).sum().backward()  # d/dx sum x^6 = 6 x^5
+    >>> x.grad
+    tensor([[  6., 192.]])
     """
     previous = getattr(_CHECKPOINTING, "enabled", False)
     _CHECKPOINTING.enabled = bool(enabled)
@@ -76,6 +104,15 @@ def energy_and_gradient(energy_fn, x, create_graph=False):
     -------
     energy : torch.Tensor of shape (n,)
     gradient : torch.Tensor of shape (n, d)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adesk.dynamics import energy_and_gradient
+    >>> energy, gradient = energy_and_gradient(
+    ...     lambda x: 0.5 * x.pow(2).sum(-1), torch.tensor([[1.0, 2.0]]))
+    >>> energy, gradient
+    (tensor([2.5000]), tensor([[1., 2.]]))
     """
     with torch.enable_grad():
         if not x.requires_grad:
@@ -94,6 +131,14 @@ def clip_norm(vectors, max_norm):
 
     The scaling factor is a function of the row itself, so a momentum update that uses a clipped
     gradient (a function of the position only) is still a shear and keeps volume.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adesk.dynamics import clip_norm
+    >>> clip_norm(torch.tensor([[3.0, 4.0], [0.3, 0.4]]), 1.0)  # norms 5 and 0.5
+    tensor([[0.6000, 0.8000],
+            [0.3000, 0.4000]])
     """
     if max_norm is None:
         return vectors
@@ -140,6 +185,22 @@ def leapfrog_step(
     new_state : PhaseState
     log_det_jacobian : torch.Tensor of shape (n,)
         Zeros: the step is volume-preserving.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adesk.dynamics import PhaseState, energy_and_gradient, leapfrog_step
+    >>> from adesk.energies import GaussianEnergy
+    >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
+    >>> x, v = torch.ones(1, 2), torch.zeros(1, 2)
+    >>> state = PhaseState(x, v, *energy_and_gradient(energy, x))
+    >>> new_state, log_det = leapfrog_step(energy, state, step_size=0.1)
+    >>> new_state.position, log_det
+    (tensor([[0.9950, 0.9950]]), tensor([0.]))
+    >>> def hamiltonian(s):
+    ...     return s.energy + 0.5 * s.momentum.pow(2).sum(-1)
+    >>> float((hamiltonian(new_state) - hamiltonian(state)).abs()) < 1e-4  # nearly conserved
+    True
     """
     if not isinstance(step_size, torch.Tensor):
         step_size = torch.tensor(

@@ -69,6 +69,26 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     (:meth:`_build_modules`), runs the training engine on :meth:`_training_step`, and finally
     estimates ``log_partition_`` so that :meth:`score_samples` is a normalized log-density in
     the original coordinates. Subclasses define the modules, the loss and the sampler.
+
+    Examples
+    --------
+    Every adesk estimator (here :class:`~adesk.ADEDensityEstimator`) is a
+    ``BaseEnergyEstimator`` and shares this interface:
+
+    >>> import numpy as np
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> from adesk.estimators import BaseEnergyEstimator
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu")
+    >>> isinstance(est, BaseEnergyEstimator)
+    True
+    >>> est = est.fit(X)
+    >>> est.energy(X[:3]).shape, est.score_samples(X[:3]).shape, est.sample(4, random_state=0).shape
+    ((3,), (3,), (4, 2))
+    >>> bool(np.isfinite(est.log_partition_)), len(est.loss_curve_)
+    (True, 2)
     """
 
     _parameter_constraints = {

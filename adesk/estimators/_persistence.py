@@ -354,6 +354,27 @@ def load(path, device=None, **params):
     Returns
     -------
     estimator : BaseEnergyEstimator
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import adesk
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "moons.pt")
+    ...     est.save(path)
+    ...     loaded = adesk.load(path)
+    >>> type(loaded).__name__, loaded.max_iter
+    ('ADEDensityEstimator', 2)
+    >>> bool(np.allclose(loaded.score_samples(X[:5]), est.score_samples(X[:5])))
+    True
+    >>> bool(np.allclose(loaded.sample(3, random_state=0), est.sample(3, random_state=0)))
+    True
     """
     payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
     return restore_estimator(payload, device=device, params=params)

@@ -132,6 +132,28 @@ def log_likelihood_scorer(estimator, X, y=None):
     Returns
     -------
     score : float
+
+    Examples
+    --------
+    Choosing the number of mixture components by cross-validated log-likelihood, with the
+    scores of the scaled pipeline in the data's own coordinates:
+
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from adesk.metrics import log_likelihood, log_likelihood_scorer
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.normal(-5.0, 1.0, (100, 2)), rng.normal(5.0, 1.0, (100, 2))])
+    >>> pipeline = make_pipeline(StandardScaler(), GaussianMixture(random_state=0))
+    >>> search = GridSearchCV(pipeline, {"gaussianmixture__n_components": [1, 2]},
+    ...                       scoring=log_likelihood_scorer, cv=3).fit(X)
+    >>> search.best_params_
+    {'gaussianmixture__n_components': 2}
+    >>> fitted = search.best_estimator_
+    >>> bool(np.isclose(log_likelihood_scorer(fitted, X), log_likelihood(fitted, X).mean()))
+    True
     """
     value = float(np.mean(log_likelihood(estimator, X)))
     return value if np.isfinite(value) else float("nan")

@@ -37,6 +37,21 @@ class AISResult(NamedTuple):
     n_divergences : int
         Proposals whose trajectory became non-finite or whose energy error exceeded the MCMC
         kernels' divergence threshold (rejected).
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> from adesk.energies import GaussianEnergy
+    >>> from adesk.partition import GaussianProposal, log_partition_ais
+    >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2)).double()
+    >>> initial = GaussianProposal(torch.zeros(2, dtype=torch.float64), 2 * torch.eye(2).double())
+    >>> result = log_partition_ais(energy, initial, n_chains=32, n_temperatures=20)
+    >>> result.n_chains, result.n_temperatures, len(result.step_sizes)
+    (32, 20, 20)
+    >>> abs(result.log_partition - math.log(2 * math.pi)) < 4 * result.log_partition_std + 0.05
+    True
+    >>> math.isnan(result.log_partition_reverse)  # only with bidirectional=True
+    True
     """
 
     log_partition: float
@@ -52,7 +67,7 @@ class AISResult(NamedTuple):
 
 
 def sigmoid_schedule(n_temperatures, sharpness=4.0, dtype=torch.float64):
-    """Inverse temperatures ``0 = beta_0 < ... < beta_K = 1`` spaced by a rescaled sigmoid.
+    """Inverse temperatures from ``beta_0 = 0`` up to ``beta_K = 1``, spaced by a rescaled sigmoid.
 
     The sigmoid puts more temperatures near both ends, where the intermediate distributions
     change fastest for a broad initial distribution (Grosse et al., 2015).

@@ -8,7 +8,16 @@ import torch
 
 class ImportanceResult(NamedTuple):
     """``log_partition``, its delta-method standard error ``log_partition_std`` and the
-    ``effective_sample_size`` (Kish) of the ``n_samples`` weights."""
+    ``effective_sample_size`` (Kish) of the ``n_samples`` weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adesk.partition import log_partition_importance
+    >>> result = log_partition_importance(torch.log(torch.tensor([1.0, 2.0, 3.0, 4.0])))
+    >>> round(result.log_partition, 4), round(result.effective_sample_size, 4), result.n_samples
+    (0.9163, 3.3333, 4)
+    """
 
     log_partition: float
     log_partition_std: float

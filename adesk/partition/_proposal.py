@@ -24,6 +24,21 @@ class DefensiveProposal:
         ``(4 / (d + 2)) ** (1 / (d + 4)) * m ** (-1 / (d + 4))``.
     broad_weight : float, default=0.5
     broad_scale : float, default=1.5
+
+    Examples
+    --------
+    Importance sampling of ``log Z`` of a standard Gaussian energy (``log Z = log 2 pi``):
+
+    >>> import math, torch
+    >>> from adesk.energies import GaussianEnergy
+    >>> from adesk.partition import DefensiveProposal, log_partition_importance
+    >>> points = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    >>> proposal = DefensiveProposal(points)
+    >>> x = proposal.sample(2000, torch.Generator().manual_seed(1))
+    >>> energy = GaussianEnergy(torch.zeros(2), torch.ones(2))
+    >>> result = log_partition_importance(-energy(x) - proposal.log_prob(x))
+    >>> x.shape, abs(result.log_partition - math.log(2 * math.pi)) < 4 * result.log_partition_std
+    (torch.Size([2000, 2]), True)
     """
 
     def __init__(self, points, bandwidth=None, broad_weight=0.5, broad_scale=1.5):

@@ -164,9 +164,15 @@ def density_grid(estimator, bounds, grid_size=200):
 
     Examples
     --------
-    >>> xx, yy, logp = density_grid(est, ((-3, 3), (-3, 3)), grid_size=50)  # doctest: +SKIP
-    >>> logp.shape  # doctest: +SKIP
-    (50, 50)
+    >>> from adesk import ScoreMatchingEstimator
+    >>> from adesk.datasets import make_moons
+    >>> est = ScoreMatchingEstimator(
+    ...     max_iter=2, hidden_layer_sizes=(8,), partition_resolution=16, random_state=0,
+    ...     device="cpu",
+    ... ).fit(make_moons(200, random_state=0))
+    >>> xx, yy, logp = density_grid(est, ((-3, 3), (-3, 3)), grid_size=50)
+    >>> xx.shape, logp.shape
+    ((50, 50), (50, 50))
     """
     _check_2d_estimator(estimator, "density_grid")
     (xmin, xmax), (ymin, ymax) = _check_bounds(bounds)
@@ -254,6 +260,21 @@ def plot_density(
     The density is ``exp(-E(x)) / Z``. When the estimator has no finite
     ``log_partition_`` the normaliser is unknown and the plotted density is
     ``exp(-E(x))`` rescaled so that its maximum on the grid is 1.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from adesk.plotting import plot_density
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_density(est, X, ax=ax, grid_size=20, log_scale=True)
+    >>> len(ax.images), len(ax.collections)  # the heat map and the data overlay
+    (1, 1)
+    >>> plt.close(fig)
     """
     _check_2d_estimator(estimator, "plot_density")
     if X is not None:
@@ -345,6 +366,21 @@ def plot_samples(
     ax : matplotlib.axes.Axes
         The axes with one scatter collection per point set, equal aspect ratio and
         a legend.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from adesk.plotting import plot_samples
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_samples(X, est.sample(50, random_state=0), ax=ax)
+    >>> [collection.get_label() for collection in ax.collections]
+    ['data', 'samples']
+    >>> plt.close(fig)
     """
     X_data = _check_points(X_data, "X_data", exact=False)
     if X_samples is not None:
@@ -408,6 +444,21 @@ def plot_convergence(estimator, ax=None, keys=None):
         ``loss_curve_``.
     ValueError
         If a requested key is not recorded.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from adesk.plotting import plot_convergence
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_convergence(est, ax=ax, keys=["loss_energy", "loss_sampler"])
+    >>> [(line.get_label(), len(line.get_xdata())) for line in ax.get_lines()]
+    [('loss_energy', 2), ('loss_sampler', 2)]
+    >>> plt.close(fig)
     """
     history = getattr(estimator, "history_", None)
     if isinstance(history, Mapping) and len(history) > 0:
@@ -475,6 +526,21 @@ def plot_energy_histogram(
     -------
     ax : matplotlib.axes.Axes
         The axes with two normalised histograms and a legend.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from adesk.plotting import plot_energy_histogram
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_energy_histogram(est, X, 100, ax=ax, bins=10)  # draws 100 samples
+    >>> len(ax.patches)  # 10 bars per histogram
+    20
+    >>> plt.close(fig)
     """
     if isinstance(X_samples, (int, np.integer)) and not isinstance(X_samples, bool):
         if X_samples < 1:
@@ -530,6 +596,20 @@ def plot_fit_summary(estimator, X_train, X_samples, path=None, title=None):
     ------
     ValueError
         If the estimator or the point arrays are not two-dimensional.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from adesk.plotting import plot_fit_summary
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> X = make_moons(100, random_state=0)
+    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> fig = plot_fit_summary(est, X, est.sample(50, random_state=0), title="moons")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['training data', 'model samples over data', 'learned density']
+    >>> plt.close(fig)
     """
     _check_2d_estimator(estimator, "plot_fit_summary")
     X_train = _check_points(X_train, "X_train")

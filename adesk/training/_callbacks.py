@@ -6,6 +6,30 @@ class Callback:
 
     Subclass it and override any hook. ``logs`` is the dict of floats the training step
     returned (losses, step sizes, ...).
+
+    Examples
+    --------
+    A callback that keeps the energy loss of every iteration and ends training after a budget
+    of iterations (setting ``estimator._stop_training`` stops the loop after the current
+    iteration):
+
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> from adesk.training import Callback
+    >>> class LossLog(Callback):
+    ...     def __init__(self, budget):
+    ...         self.budget = budget
+    ...         self.losses = []
+    ...     def on_iteration_end(self, estimator, iteration, logs):
+    ...         self.losses.append(logs["loss_energy"])
+    ...         if iteration >= self.budget:
+    ...             estimator._stop_training = True
+    >>> log = LossLog(budget=3)
+    >>> est = ADEDensityEstimator(max_iter=10, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu",
+    ...                           callbacks=[log]).fit(make_moons(100, random_state=0))
+    >>> len(log.losses), log.losses == est.history_["loss_energy"]
+    (3, True)
     """
 
     def on_train_begin(self, estimator):
@@ -32,6 +56,18 @@ class SampleRecorder(Callback):
     ----------
     snapshots : list of (int, ndarray)
         ``(iteration, samples)`` pairs.
+
+    Examples
+    --------
+    >>> from adesk import ADEDensityEstimator
+    >>> from adesk.datasets import make_moons
+    >>> from adesk.training import SampleRecorder
+    >>> recorder = SampleRecorder(every=2, n_samples=5)
+    >>> est = ADEDensityEstimator(max_iter=4, hidden_layer_sizes=(8,), n_steps=2,
+    ...                           partition_resolution=16, random_state=0, device="cpu",
+    ...                           callbacks=[recorder]).fit(make_moons(100, random_state=0))
+    >>> [(iteration, samples.shape) for iteration, samples in recorder.snapshots]
+    [(2, (5, 2)), (4, (5, 2))]
     """
 
     def __init__(self, every=100, n_samples=500, random_state=0):

@@ -18,6 +18,22 @@ class TrainingDivergedError(FloatingPointError):
         ``"gradient of energy_model_.layers.0.weight"``, or a parameter's name).
     value : float or None
         The offending value (NaN or +-inf).
+
+    Examples
+    --------
+    :func:`run_training` raises it as soon as a training step logs a non-finite value (so does
+    ``fit`` with the default ``divergence="raise"``):
+
+    >>> from types import SimpleNamespace
+    >>> from adesk.training import TrainingDivergedError, run_training
+    >>> estimator = SimpleNamespace(history_={}, verbose=0, callbacks=None)
+    >>> try:
+    ...     run_training(estimator, lambda iteration: {"loss_energy": float("nan")}, n_iter=3)
+    ... except TrainingDivergedError as error:
+    ...     print(error.iteration, error.quantity, error.value)
+    1 loss_energy nan
+    >>> issubclass(TrainingDivergedError, FloatingPointError)
+    True
     """
 
     def __init__(self, message, iteration=None, quantity=None, value=None):
@@ -87,6 +103,18 @@ def run_training(
     -------
     n_done : int
         Iterations performed (``n_iter`` unless a callback sets ``estimator._stop_training``).
+
+    Examples
+    --------
+    Any object with ``history_``, ``verbose`` and ``callbacks`` attributes can be trained:
+
+    >>> from types import SimpleNamespace
+    >>> from adesk.training import run_training
+    >>> estimator = SimpleNamespace(history_={}, verbose=0, callbacks=None)
+    >>> run_training(estimator, lambda iteration: {"loss_energy": 1.0 / iteration}, n_iter=4)
+    4
+    >>> estimator.history_
+    {'loss_energy': [1.0, 0.5, 0.3333333333333333, 0.25]}
     """
     callbacks = _callback_list(estimator.callbacks)
     for callback in callbacks:
