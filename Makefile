@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A CPU build of torch keeps a fresh install small; any torch >= 2.2 already in the venv is kept.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint format benchmark clean
+.PHONY: demo test lint format benchmark docs clean
 
 $(VENV)/.core-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(VENV)/.core-installed: pyproject.toml
 
 $(VENV)/.dev-installed: $(VENV)/.core-installed
 	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.core-installed pyproject.toml
+	$(PY) -m pip install -e ".[docs]"
 	touch $@
 
 demo: $(VENV)/.core-installed
@@ -31,8 +35,13 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The documentation site in doc/_build/html; warnings are errors. ADESK_GALLERY_QUICK=1 runs the
+# gallery's examples in their reduced mode (CI does).
+docs: $(VENV)/.docs-installed
+	$(VENV)/bin/sphinx-build -W --keep-going -b html doc doc/_build/html
+
 benchmark: $(VENV)/.core-installed
 	$(PY) -m adesk.benchmarks quick
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache doc/_build doc/generated doc/auto_examples
