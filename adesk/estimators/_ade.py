@@ -301,6 +301,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
     checkpoint_interval : int, default=1000
         Iterations between checkpoints.
+    distributed : {"none", "ddp"}, default="none"
+        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
+        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
+        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
+        of the energy and of the sampler are averaged over the processes before each step.
 
     Attributes
     ----------
@@ -486,6 +491,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         max_rollbacks=5,
         checkpoint_path=None,
         checkpoint_interval=1000,
+        distributed="none",
     ):
         self.sampler = sampler
         self.initial = initial
@@ -555,6 +561,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.max_rollbacks = max_rollbacks
         self.checkpoint_path = checkpoint_path
         self.checkpoint_interval = checkpoint_interval
+        self.distributed = distributed
 
     # ------------------------------------------------------------ building
     def _validate_own_params(self):
@@ -841,7 +848,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         for _ in range(self.sampler_updates - 1 if sampler_params else 0):
             with sampler_pass():
                 output, log_q0, _ = self._run_sampler(
-                    self.batch_size, self._generator, True, use_buffer
+                    self._local_batch_size, self._generator, True, use_buffer
                 )
                 hamiltonian, entropy = self._sampler_objective(output, log_q0)
                 sampler_optimizer.zero_grad(set_to_none=True)
@@ -850,14 +857,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 )
             sampler_optimizer.step()
 
-        index = torch.randint(
-            data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
-        )
-        batch = data[index]
+        batch = self._draw_batch(data)
         energy_params = list(self.energy_model_.parameters())
         with sampler_pass():
             output, log_q0, buffer_index = self._run_sampler(
-                self.batch_size, self._generator, needs_graph, from_buffer=use_buffer
+                self._local_batch_size, self._generator, needs_graph, from_buffer=use_buffer
             )
             state = output.state
             if use_buffer:

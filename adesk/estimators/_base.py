@@ -28,6 +28,14 @@ from ..partition import (
 from ..training import run_training
 from ..training._engine import diverged_error
 from ._device import DTYPES, make_generator, resolve_device
+from ._distributed import (
+    average_gradients_before_step,
+    average_logs,
+    broadcast_modules,
+    distributed_generators,
+    local_batch_size,
+    process_group,
+)
 from ._guards import DivergenceGuard, ValidationTracker
 from ._persistence import estimator_state, restore_estimator, save_estimator
 
@@ -124,6 +132,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "max_rollbacks": [Interval(Integral, 1, None, closed="left")],
         "checkpoint_path": [str, os.PathLike, None],
         "checkpoint_interval": [Interval(Integral, 1, None, closed="left")],
+        "distributed": [StrOptions({"none", "ddp"})],
     }
 
     # ----------------------------------------------------------------- fitting
@@ -300,8 +309,35 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _setup_torch(self, resume):
         self._device = resolve_device(self.device)
         self._dtype = DTYPES[self.dtype]
+        if self.distributed == "ddp":
+            self._rank, self._world_size = process_group()
+            self._local_batch_size = local_batch_size(self.batch_size, self._world_size)
+            if not resume:
+                self._ddp_generator, self._generator = distributed_generators(
+                    self.random_state, self._device, self._rank
+                )
+            return
+        self._rank, self._world_size = 0, 1
+        self._local_batch_size = self.batch_size
+        self.__dict__.pop("_ddp_generator", None)
         if not resume:
             self._generator = make_generator(self.random_state, self._device)
+
+    @property
+    def _shared_generator(self):
+        """The generator all ranks share (minibatch indices, initialisation): the estimator's
+        own one outside ``distributed="ddp"``."""
+        return self.__dict__.get("_ddp_generator", self._generator)
+
+    def _draw_batch(self, data):
+        """This process's share of a minibatch of ``batch_size`` rows drawn from ``data``."""
+        index = torch.randint(
+            data.shape[0], (self.batch_size,), generator=self._shared_generator, device=data.device
+        )
+        if self._world_size > 1:
+            size = self._local_batch_size
+            index = index[self._rank * size : (self._rank + 1) * size]
+        return data[index]
 
     def _initialise_state(self, X):
         self._resolve_image_shape(X.shape[1])
@@ -333,13 +369,19 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         try:
             # Module initialisation draws from torch's global generator: seed it from ours and
             # restore it afterwards so the user's global state is untouched.
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self._cpu_generator())))
+            torch.manual_seed(
+                int(torch.randint(2**62, (1,), generator=self._cpu_generator(shared=True)))
+            )
             self.energy_model_ = self._make_energy_model(n_features, sizes).to(
                 device=self._device, dtype=self._dtype
             )
             self._build_modules(self._to_standardized_tensor(X))
         finally:
             torch.random.set_rng_state(torch_state)
+        if self.distributed == "ddp":
+            # Every rank starts from rank 0's modules (buffers included: a nonparametric q0's
+            # stored points, spectral-norm vectors).
+            broadcast_modules(self._fitted_modules().values(), self._device)
         self._build_optimizers()
         # The learning-rate schedule scales every group from the rate it was built with.
         for optimizer in self._optimizers:
@@ -384,10 +426,11 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return module
 
-    def _cpu_generator(self):
-        if self._generator.device.type == "cpu":
-            return self._generator
-        seed = int(torch.randint(2**62, (1,), generator=self._generator, device=self._device))
+    def _cpu_generator(self, shared=False):
+        generator = self._shared_generator if shared else self._generator
+        if generator.device.type == "cpu":
+            return generator
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=self._device))
         return torch.Generator().manual_seed(seed)
 
     def _to_standardized_tensor(self, X):
@@ -428,6 +471,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 if "overflow" not in str(error):
                     raise
                 raise diverged_error(iteration, "optimizer step", math.inf) from error
+            if self._world_size > 1:
+                logs = average_logs(logs, self._device)
             # Before anything consumes the new state (validation, averages, checkpoints).
             guard.check(iteration, logs)
             if tracker is not None and (iteration - start) % self.validation_interval == 0:
@@ -440,10 +485,17 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         def after_step(iteration):
             guard.after_step(iteration)
-            if self.checkpoint_path is not None and iteration % self.checkpoint_interval == 0:
+            if (
+                self.checkpoint_path is not None
+                and iteration % self.checkpoint_interval == 0
+                and self._rank == 0
+            ):
                 self.n_iter_ = iteration
                 self.save(str(self.checkpoint_path).format(iteration=iteration))
 
+        hooks = []
+        if self._world_size > 1:
+            hooks = [average_gradients_before_step(opt) for opt in self._optimizers]
         self._set_training_mode(True)
         try:
             n_done = run_training(
@@ -456,6 +508,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         finally:
             self._set_training_mode(False)
+            for hook in hooks:
+                hook.remove()
         if averaged and n_done > 0:
             # The returned energy is the exponential moving average of the iterates: it averages
             # out the minibatch and chain noise of the last ~1 / (1 - ema_decay) updates.
@@ -912,6 +966,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if generator is not None:
             state["_generator_state"] = generator.get_state()
             state["_generator_device"] = str(generator.device)
+        shared = state.pop("_ddp_generator", None)
+        if shared is not None:
+            state["_ddp_generator_state"] = (shared.get_state(), str(shared.device))
         for key in ("_device", "_dtype"):
             if key in state:
                 state[key] = str(state[key])
@@ -932,7 +989,11 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             return
         generator_state = state.pop("_generator_state", None)
         generator_device = state.pop("_generator_device", "cpu")
+        shared = state.pop("_ddp_generator_state", None)
         self.__dict__.update(state)
+        if shared is not None:
+            self._ddp_generator = torch.Generator(device=shared[1])
+            self._ddp_generator.set_state(shared[0])
         if "_device" in state:
             self._device = torch.device(self._device)
             self._dtype = getattr(torch, self._dtype.replace("torch.", ""))

@@ -216,6 +216,11 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
     checkpoint_interval : int, default=1000
         Iterations between checkpoints.
+    distributed : {"none", "ddp"}, default="none"
+        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
+        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
+        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
+        of the energy and of the sampler are averaged over the processes before each step.
 
     Attributes
     ----------
@@ -358,6 +363,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         max_rollbacks=5,
         checkpoint_path=None,
         checkpoint_interval=1000,
+        distributed="none",
     ):
         self.mcmc = mcmc
         self.n_mcmc_steps = n_mcmc_steps
@@ -403,6 +409,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         self.max_rollbacks = max_rollbacks
         self.checkpoint_path = checkpoint_path
         self.checkpoint_interval = checkpoint_interval
+        self.distributed = distributed
 
     # ------------------------------------------------------------ building
     def _validate_own_params(self):
@@ -448,7 +455,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         """
         buffer = self.replay_buffer_
         device, dtype = buffer.device, buffer.dtype
-        n_chains = min(self.batch_size, buffer.shape[0])
+        n_chains = min(self._local_batch_size, buffer.shape[0])
         index = torch.randperm(buffer.shape[0], generator=generator, device=device)[:n_chains]
         starts = buffer[index]
         restart = (
@@ -501,10 +508,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
 
     def _training_step(self, data, iteration):
         generator = self._generator
-        index = torch.randint(
-            data.shape[0], (self.batch_size,), generator=generator, device=data.device
-        )
-        batch = data[index]
+        batch = self._draw_batch(data)
         if self.replay_buffer_ is not None:
             starts, buffer_index, _ = self._buffer_starts(generator)
         else:

@@ -141,6 +141,11 @@ class FlowDualEstimator(BaseEnergyEstimator):
         :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
     checkpoint_interval : int, default=1000
         Iterations between checkpoints.
+    distributed : {"none", "ddp"}, default="none"
+        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
+        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
+        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
+        of the energy and of the sampler are averaged over the processes before each step.
 
     Attributes
     ----------
@@ -255,6 +260,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
         max_rollbacks=5,
         checkpoint_path=None,
         checkpoint_interval=1000,
+        distributed="none",
     ):
         self.flow = flow
         self.n_flow_layers = n_flow_layers
@@ -294,6 +300,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
         self.max_rollbacks = max_rollbacks
         self.checkpoint_path = checkpoint_path
         self.checkpoint_interval = checkpoint_interval
+        self.distributed = distributed
 
     # ------------------------------------------------------------ building
     def _validate_own_params(self):
@@ -338,16 +345,13 @@ class FlowDualEstimator(BaseEnergyEstimator):
         energy_params = [p for p in self.energy_model_.parameters() if p.requires_grad]
 
         for _ in range(self.sampler_updates - 1):
-            _, sampler_loss = self._sampler_objective(self.batch_size)
+            _, sampler_loss = self._sampler_objective(self._local_batch_size)
             flow_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(sampler_loss, inputs=flow_params)
             flow_optimizer.step()
 
-        index = torch.randint(
-            data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
-        )
-        batch = data[index]
-        position, sampler_loss = self._sampler_objective(self.batch_size)
+        batch = self._draw_batch(data)
+        position, sampler_loss = self._sampler_objective(self._local_batch_size)
         energy_optimizer.zero_grad(set_to_none=True)
         flow_optimizer.zero_grad(set_to_none=True)
         # Only the flow's parameters take this gradient: the energy's own gradient is that of

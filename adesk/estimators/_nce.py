@@ -245,6 +245,11 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
     checkpoint_interval : int, default=1000
         Iterations between checkpoints.
+    distributed : {"none", "ddp"}, default="none"
+        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
+        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
+        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
+        of the energy and of the sampler are averaged over the processes before each step.
 
     Attributes
     ----------
@@ -363,6 +368,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         max_rollbacks=5,
         checkpoint_path=None,
         checkpoint_interval=1000,
+        distributed="none",
     ):
         self.noise = noise
         self.noise_ratio = noise_ratio
@@ -399,6 +405,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         self.max_rollbacks = max_rollbacks
         self.checkpoint_path = checkpoint_path
         self.checkpoint_interval = checkpoint_interval
+        self.distributed = distributed
 
     # ------------------------------------------------------------ building
     def _build_noise(self, data):
@@ -458,7 +465,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
 
     # ------------------------------------------------------------ training
     def _noise_batch_size(self):
-        return max(1, int(round(self.noise_ratio * self.batch_size)))
+        return max(1, int(round(self.noise_ratio * self._local_batch_size)))
 
     def _nce_loss(self, data_batch, noise_batch):
         """The NCE loss of a data batch against a noise batch (standardized coordinates).
@@ -480,11 +487,9 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
 
     def _training_step(self, data, iteration):
         (optimizer,) = self._optimizers
-        index = torch.randint(
-            data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
-        )
+        batch = self._draw_batch(data)
         noise_batch = self._noise_sample(self._noise_batch_size())
-        loss = self._nce_loss(data[index], noise_batch)
+        loss = self._nce_loss(batch, noise_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -218,6 +218,11 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
     checkpoint_interval : int, default=1000
         Iterations between checkpoints.
+    distributed : {"none", "ddp"}, default="none"
+        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
+        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
+        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
+        of the energy and of the sampler are averaged over the processes before each step.
 
     Attributes
     ----------
@@ -320,6 +325,7 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         max_rollbacks=5,
         checkpoint_path=None,
         checkpoint_interval=1000,
+        distributed="none",
     ):
         self.method = method
         self.n_projections = n_projections
@@ -357,6 +363,7 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         self.max_rollbacks = max_rollbacks
         self.checkpoint_path = checkpoint_path
         self.checkpoint_interval = checkpoint_interval
+        self.distributed = distributed
 
     # ------------------------------------------------------------ building
     def _build_modules(self, data):
@@ -374,12 +381,9 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
 
     # ------------------------------------------------------------ training
     def _training_step(self, data, iteration):
-        index = torch.randint(
-            data.shape[0], (self.batch_size,), generator=self._generator, device=data.device
-        )
         losses = score_matching_loss(
             self.energy_model_,
-            data[index],
+            self._draw_batch(data),
             self.method,
             n_projections=self.n_projections,
             noise_std=self.noise_std,
