@@ -14,6 +14,7 @@ parameter fails it until it gets a row here. The second half checks the converse
 string of every ``StrOptions`` constraint is accepted by ``fit``.
 """
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -227,6 +228,7 @@ BASE_CASES = [
     Case("checkpoint_path", 5, literal("'str'", "PathLike")),
     Case("checkpoint_interval", 0, AT_LEAST_1),
     Case("checkpoint_interval", 2.5, AT_LEAST_1),
+    Case("distributed", "horovod", options("none", "ddp")),
 ]
 
 OWN_CASES = {
@@ -421,8 +423,27 @@ VALID_OPTIONS = [
 
 
 @pytest.mark.parametrize("cls, param, option", VALID_OPTIONS)
-def test_every_option_string_fits(cls, param, option, X):
+def test_every_option_string_fits(cls, param, option, X, tmp_path):
     context = OPTION_CONTEXT.get((cls, param), {})
-    est = make(cls, **{**context, param: option}).fit(X)
+    group = contextlib.nullcontext()
+    if (param, option) == ("distributed", "ddp"):
+        # Data-parallel training needs a process group: a one-process gloo group here
+        # (tests/test_distributed.py runs two processes).
+        group = _one_process_group(tmp_path)
+    with group:
+        est = make(cls, **{**context, param: option}).fit(X)
     assert est.n_iter_ == 2
     assert np.isfinite(est.score(X))
+
+
+@contextlib.contextmanager
+def _one_process_group(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1
+    )
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
