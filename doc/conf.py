@@ -28,7 +28,7 @@ templates_path = ["_templates"]
 
 # API reference: one page per public object, generated from the numpydoc docstrings.
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
