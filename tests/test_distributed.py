@@ -155,3 +155,13 @@ def test_torchrun_entry_point_writes_an_ordinary_estimator(tmp_path):
     est = adesk.load(tmp_path / "model.pt")
     assert est.distributed == "none"
     assert np.isfinite(est.score(_data(200)))
+
+
+def test_a_ddp_checkpoint_loads_without_a_process_group(tmp_path):
+    # Checkpoints written during a DDP fit keep distributed="ddp"; loading one (to inspect it
+    # or to resume under torchrun) must not need a process group.
+    est = _estimator("score_matching", "none").fit(_data(200))
+    est.set_params(distributed="ddp").save(tmp_path / "ckpt.pt")
+    loaded = adesk.load(tmp_path / "ckpt.pt")
+    assert loaded.distributed == "ddp"
+    np.testing.assert_array_equal(loaded.score_samples(_data(50)), est.score_samples(_data(50)))

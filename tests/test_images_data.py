@@ -387,4 +387,18 @@ def test_plot_images_warns_about_diverged_images():
     with pytest.warns(RuntimeWarning, match="1 of 3 images have non-finite pixels"):
         ax = plot_images(images)
     assert isinstance(ax, Axes)
+    # The NaN pixel is masked and drawn in the colormap's "bad" colour (red), not as a grey.
+    shown = ax.images[0]
+    assert np.ma.count_masked(shown.get_array()) == 1
+    assert shown.get_cmap().get_bad().tolist() == [1.0, 0.0, 0.0, 1.0]
+    plt.close("all")
+
+
+def test_plot_images_marks_nan_pixels_of_colour_images():
+    images = np.full((2, 3, 4, 4), 0.5)
+    images[0, :, 1, 1] = np.nan
+    with pytest.warns(RuntimeWarning, match="non-finite pixels"):
+        ax = plot_images(images)
+    rgba = ax.images[0].get_array()
+    assert (np.asarray(rgba)[..., :3] == [1.0, 0.0, 0.0]).all(axis=-1).sum() == 1
     plt.close("all")

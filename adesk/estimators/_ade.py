@@ -779,11 +779,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         return output, log_q0, index
 
     def _draw_initial(self, n_samples, generator):
-        """``(x_0, v_0)`` from ``q_0`` without its density, when only the draw is needed."""
-        if isinstance(self.initial_, EmpiricalInitial):
-            position, momentum, _ = self.initial_.sample(n_samples, generator, with_log_prob=False)
-        else:
-            position, momentum, _ = self.initial_.sample(n_samples, generator)
+        """``(x_0, v_0)`` from ``q_0`` without its density, when only the draw is needed (the
+        nonparametric q0's density is a log-sum-exp over all stored points)."""
+        position, momentum, _ = self.initial_.sample(n_samples, generator, with_log_prob=False)
         return position, momentum
 
     def _buffer_draw(self, n_samples, generator, restart=True):
@@ -834,16 +832,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
         bptt = self.gradient == "bptt"
 
+        @contextlib.contextmanager
         def sampler_pass():
             # With the truncated gradient the energy's parameters get no gradient through the
             # trajectory: frozen, autograd records only the position paths the sampler's own
             # parameters need (about a third fewer matrix products in the backward pass). The
             # freeze covers the backward pass too, which checkpointing recomputes in.
             freeze = contextlib.nullcontext() if bptt else frozen_parameters(self.energy_model_)
-            stack = contextlib.ExitStack()
-            stack.enter_context(freeze)
-            stack.enter_context(checkpointed_gradients(self.gradient_checkpointing))
-            return stack
+            with freeze, checkpointed_gradients(self.gradient_checkpointing):
+                yield
 
         for _ in range(self.sampler_updates - 1 if sampler_params else 0):
             with sampler_pass():

@@ -157,7 +157,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._setup_torch(resume)
         X_fit, X_val = self._split_validation(X)
         if not resume:
-            self._initialise_state(X_fit)
+            self._start_state(X_fit)
         data = self._to_standardized_tensor(X_fit)
         self._train(
             data, self.max_iter, schedule=self.learning_rate_schedule, validation=(X_val, X)
@@ -202,7 +202,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_X(X, reset=first_call)
         self._setup_torch(resume=not first_call)
         if first_call:
-            self._initialise_state(X)
+            self._start_state(X)
         data = self._to_standardized_tensor(X)
         self._train(data, math.ceil(X.shape[0] / self.batch_size), schedule="constant")
         self._finalise(X)
@@ -339,6 +339,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             index = index[self._rank * size : (self._rank + 1) * size]
         return data[index]
 
+    def _start_state(self, X):
+        """Build a fresh model on ``X``; under ``distributed="ddp"`` every rank then takes rank
+        0's modules (buffers included: a nonparametric q0's stored points, spectral-norm
+        vectors). Optimizer states are empty at this point, so they need no copy."""
+        self._initialise_state(X)
+        if self.distributed == "ddp":
+            broadcast_modules(self._fitted_modules().values(), self._device)
+
     def _initialise_state(self, X):
         self._resolve_image_shape(X.shape[1])
         if self.standardize == "per_feature":
@@ -378,12 +386,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             self._build_modules(self._to_standardized_tensor(X))
         finally:
             torch.random.set_rng_state(torch_state)
-        if self.distributed == "ddp":
-            # Every rank starts from rank 0's modules (buffers included: a nonparametric q0's
-            # stored points, spectral-norm vectors).
-            broadcast_modules(self._fitted_modules().values(), self._device)
+        self._new_optimizers()
+
+    def _new_optimizers(self):
+        """:meth:`_build_optimizers`, recording each group's starting rate (``initial_lr``),
+        from which the learning-rate schedule scales it."""
         self._build_optimizers()
-        # The learning-rate schedule scales every group from the rate it was built with.
         for optimizer in self._optimizers:
             for group in optimizer.param_groups:
                 group["initial_lr"] = group["lr"]
@@ -961,14 +969,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             # (CPU tensors, rebuilt modules) loads anywhere.
             return {"__adesk_portable__": estimator_state(self)}
         state = self.__dict__.copy()
-        # torch.Generator objects cannot be pickled; keep their state as a tensor.
-        generator = state.pop("_generator", None)
-        if generator is not None:
-            state["_generator_state"] = generator.get_state()
-            state["_generator_device"] = str(generator.device)
-        shared = state.pop("_ddp_generator", None)
-        if shared is not None:
-            state["_ddp_generator_state"] = (shared.get_state(), str(shared.device))
+        # torch.Generator objects cannot be pickled; keep their state tensor and device.
+        generator_states = {}
+        for key in [key for key, value in state.items() if isinstance(value, torch.Generator)]:
+            generator = state.pop(key)
+            generator_states[key] = (generator.get_state(), str(generator.device))
+        state["_generator_states"] = generator_states
         for key in ("_device", "_dtype"):
             if key in state:
                 state[key] = str(state[key])
@@ -987,19 +993,15 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if portable is not None:
             self.__dict__.update(restore_estimator(portable).__dict__)
             return
-        generator_state = state.pop("_generator_state", None)
-        generator_device = state.pop("_generator_device", "cpu")
-        shared = state.pop("_ddp_generator_state", None)
+        generator_states = state.pop("_generator_states", {})
         self.__dict__.update(state)
-        if shared is not None:
-            self._ddp_generator = torch.Generator(device=shared[1])
-            self._ddp_generator.set_state(shared[0])
+        for key, (generator_state, device) in generator_states.items():
+            generator = torch.Generator(device=device)
+            generator.set_state(generator_state)
+            setattr(self, key, generator)
         if "_device" in state:
             self._device = torch.device(self._device)
             self._dtype = getattr(torch, self._dtype.replace("torch.", ""))
-        if generator_state is not None:
-            self._generator = torch.Generator(device=generator_device)
-            self._generator.set_state(generator_state)
         energy_state = self.__dict__.pop("_energy_state_dict", None)
         if energy_state is not None:
             sizes = self.hidden_layer_sizes

@@ -323,14 +323,9 @@ def _rebuild_modules(estimator, module_states, optimizer_states):
         if isinstance(value, torch.Tensor):
             estimator.__dict__[name] = value.to(estimator._device)
     # Optimizers hold the parameters themselves: rebuild them on the loaded modules.
-    estimator._build_optimizers()
-    if optimizer_states is not None:
-        for optimizer, state in zip(estimator._optimizers, optimizer_states):
-            optimizer.load_state_dict(state)
-    else:
-        for optimizer in estimator._optimizers:
-            for group in optimizer.param_groups:
-                group["initial_lr"] = group["lr"]
+    estimator._new_optimizers()
+    for optimizer, state in zip(estimator._optimizers, optimizer_states or []):
+        optimizer.load_state_dict(state)
 
 
 def load(path, device=None, **params):

@@ -332,7 +332,7 @@ class FlowInitial(nn.Module):
             ]
         self.layers = nn.ModuleList(layers)
 
-    def sample(self, n_samples, generator):
+    def sample(self, n_samples, generator, with_log_prob=True):
         """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``.
 
         Parameters
@@ -340,12 +340,14 @@ class FlowInitial(nn.Module):
         n_samples : int
         generator : torch.Generator
             The only source of randomness; on the device of the parameters.
+        with_log_prob : bool, default=True
+            ``False`` returns ``None`` for ``log_q`` (when only the draw is needed).
 
         Returns
         -------
         position : torch.Tensor of shape (n_samples, d)
         momentum : torch.Tensor of shape (n_samples, l)
-        log_q : torch.Tensor of shape (n_samples,)
+        log_q : torch.Tensor of shape (n_samples,) or None
         """
         eps = standard_normal((n_samples, self.n_features), generator, self.base_mean)
         position = self.base_mean + torch.exp(self.base_log_std) * eps
@@ -356,6 +358,8 @@ class FlowInitial(nn.Module):
         momentum = standard_normal(
             (n_samples, self.momentum_dim), generator, self.base_mean
         ) / math.sqrt(self.momentum_penalty)
+        if not with_log_prob:
+            return position, momentum, None
         log_q = log_q + isotropic_momentum_log_prob(momentum, self.momentum_penalty)
         return position, momentum, log_q
 

@@ -42,13 +42,16 @@ class GaussianInitial(nn.Module):
         self.momentum_mean = nn.Parameter(torch.zeros(n_momentum))
         self.momentum_log_std = nn.Parameter(torch.full((n_momentum,), math.log(momentum_std)))
 
-    def sample(self, n_samples, generator):
-        """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``."""
+    def sample(self, n_samples, generator, with_log_prob=True):
+        """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)`` (``None`` when
+        ``with_log_prob`` is False)."""
         d, n_momentum = self.position_mean.shape[0], self.momentum_mean.shape[0]
         eps_x = standard_normal((n_samples, d), generator, self.position_mean)
         eps_v = standard_normal((n_samples, n_momentum), generator, self.position_mean)
         position = self.position_mean + torch.exp(self.position_log_std) * eps_x
         momentum = self.momentum_mean + torch.exp(self.momentum_log_std) * eps_v
+        if not with_log_prob:
+            return position, momentum, None
         log_q = (
             self._standard_log_prob(eps_x) + self._standard_log_prob(eps_v) - self._log_std_sum()
         )

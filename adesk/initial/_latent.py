@@ -29,7 +29,7 @@ class DecoderLatentInitial(nn.Module):
         """Alias of ``latent_dim``: the latent variable is the momentum."""
         return self.latent_dim
 
-    def sample(self, n_samples, generator):
+    def sample(self, n_samples, generator, with_log_prob=True):
         """Draw reparametrized ``(x_0, v_0)`` and ``log q_0(x_0, v_0)``.
 
         Parameters
@@ -37,12 +37,14 @@ class DecoderLatentInitial(nn.Module):
         n_samples : int
         generator : torch.Generator
             The only source of randomness; on the device of the parameters.
+        with_log_prob : bool, default=True
+            ``False`` returns ``None`` for ``log_q`` (when only the draw is needed).
 
         Returns
         -------
         position : torch.Tensor of shape (n_samples, d)
         momentum : torch.Tensor of shape (n_samples, l)
-        log_q : torch.Tensor of shape (n_samples,)
+        log_q : torch.Tensor of shape (n_samples,) or None
         """
         like = self.log_noise_std
         momentum = standard_normal((n_samples, self.latent_dim), generator, like) / math.sqrt(
@@ -50,6 +52,8 @@ class DecoderLatentInitial(nn.Module):
         )
         eps = standard_normal((n_samples, self.n_features), generator, like)
         position = self.decoder(momentum) + torch.exp(self.log_noise_std) * eps
+        if not with_log_prob:
+            return position, momentum, None
         # In terms of eps the conditional density needs no second decoder pass (which would
         # also update batch norm's running statistics twice) and is exactly the one log_prob
         # evaluates at (position, momentum).

@@ -16,6 +16,7 @@ import numbers
 import warnings
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.colors import to_rgba
 
 __all__ = ["plot_completion", "plot_images"]
@@ -23,6 +24,8 @@ __all__ = ["plot_completion", "plot_images"]
 # Width in pixels of the separating lines between tiles, and their grey level.
 _PAD = 1
 _PAD_VALUE = 0.5
+# Colour of NaN pixels: impossible in a grey or natural image, so a diverged sample shows.
+_NAN_COLOR = "red"
 
 
 # ---------------------------------------------------------------------------
@@ -78,11 +81,12 @@ def _check_images(images, name, image_shape=None):
     if non_finite.any():
         warnings.warn(
             f"{name}: {int(non_finite.sum())} of {X.shape[0]} images have non-finite pixels "
-            "(NaN drawn black, +-inf as white / black).",
+            "(NaN drawn in red, +-inf saturated white / black).",
             RuntimeWarning,
             stacklevel=3,
         )
-    return np.clip(np.nan_to_num(X, nan=0.0), 0.0, 1.0)
+    # NaN stays NaN (clip keeps it): the display marks those pixels instead of inventing a value.
+    return np.clip(X, 0.0, 1.0)
 
 
 def _check_positive_int(value, name):
@@ -106,10 +110,23 @@ def _mosaic(tiles):
 
 
 def _show(ax, canvas, cmap):
-    """imshow a mosaic: a 2-D array with ``cmap`` for grey, RGB directly otherwise."""
+    """imshow a mosaic: a 2-D array with ``cmap`` for grey, RGB directly otherwise.
+
+    NaN pixels (a diverged sample) are drawn in ``_NAN_COLOR``, never as a plausible grey.
+    """
     if canvas.shape[2] == 1:
-        return ax.imshow(canvas[:, :, 0], cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-    return ax.imshow(canvas, interpolation="nearest")
+        colormap = colormaps[cmap] if isinstance(cmap, str) else cmap
+        colormap = colormap.with_extremes(bad=_NAN_COLOR)
+        return ax.imshow(
+            np.ma.masked_invalid(canvas[:, :, 0]),
+            cmap=colormap,
+            vmin=0.0,
+            vmax=1.0,
+            interpolation="nearest",
+        )
+    rgb = canvas.copy()
+    rgb[np.isnan(canvas).any(axis=2)] = to_rgba(_NAN_COLOR)[:3]
+    return ax.imshow(rgb, interpolation="nearest")
 
 
 # ---------------------------------------------------------------------------
