@@ -4,6 +4,7 @@ Estimators follow the scikit-learn API (``fit``, ``score_samples``, ``score``, `
 train on PyTorch, on a GPU when there is one.
 """
 
+from ._config import config_context, get_config, set_config
 from .estimators import (
     ADEDensityEstimator,
     ContrastiveDivergenceEstimator,
@@ -22,5 +23,8 @@ __all__ = [
     "NoiseContrastiveEstimator",
     "ScoreMatchingEstimator",
     "__version__",
+    "config_context",
+    "get_config",
     "load",
+    "set_config",
 ]

@@ -6,12 +6,23 @@ Usage: ``python benchmarks/ade_variant.py moons '{"gradient_penalty": 0.001, "ma
 """
 
 import json
+
+import numpy as np
 import sys
 import time
 
 from adesk import ADEDensityEstimator
 from adesk.benchmarks._quick import tuned_gaussian_mixture
 from adesk.datasets import make_toy
+
+
+def _worst_window(gaps, window=100):
+    """Largest mean energy gap over consecutive windows after the first 10% of training."""
+    gaps = np.asarray(gaps)[len(gaps) // 10 :]
+    n = len(gaps) // window
+    if n == 0:
+        return float(np.mean(gaps))
+    return float(gaps[: n * window].reshape(n, window).mean(1).max())
 
 
 def main(name, params):
@@ -27,7 +38,9 @@ def main(name, params):
     print(
         f"{name} {json.dumps(params)} seed={seed} ade={ade_ll:.3f} gmm={gmm_ll:.3f} "
         f"gap={ade_ll - gmm_ll:+.3f} fit={fit_time:.0f}s "
-        f"acceptance={ade.history_['acceptance_rate'][-1]:.2f} step={ade.step_size_.mean():.3f}"
+        f"acceptance={ade.history_['acceptance_rate'][-1]:.2f} step={ade.step_size_.mean():.3f} "
+        f"gap_last100={np.mean(ade.history_['energy_gap'][-100:]):+.2f} "
+        f"gap_max_window={_worst_window(ade.history_['energy_gap']):+.2f}"
     )
 
 

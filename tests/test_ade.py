@@ -113,11 +113,27 @@ def test_initial_and_gradient_options_train(moons, initial, gradient):
     assert set(est.history_) >= {"loss_energy", "loss_sampler", "step_size"}
 
 
-def test_learned_step_sizes_change(moons):
-    est = fast_ade(max_iter=20, learning_rate_init=1e-2).fit(moons)
-    assert not np.allclose(est.step_size_, 0.1)
-    frozen = fast_ade(max_iter=20, learn_step_size=False).fit(moons)
+def test_step_size_adaptation_modes(moons):
+    """"learned" moves each step size by its own gradient, "fixed" keeps them, and
+    "acceptance" moves them all by one factor: down from a step that is far too large."""
+    learned = fast_ade(
+        max_iter=20, learning_rate_init=1e-2, step_size_adaptation="learned"
+    ).fit(moons)
+    assert not np.allclose(learned.step_size_, 0.1)
+    frozen = fast_ade(max_iter=20, step_size_adaptation="fixed").fit(moons)
     np.testing.assert_allclose(frozen.step_size_, 0.1, rtol=1e-6)
+    adapted = fast_ade(max_iter=20, step_size=3.0, step_size_adaptation="acceptance").fit(moons)
+    assert np.all(adapted.step_size_ < 3.0)
+    np.testing.assert_allclose(adapted.step_size_, adapted.step_size_.flat[0], rtol=1e-5)
+    assert not any(p.requires_grad for p in adapted.sampler_.parameters())
+
+
+def test_auto_adaptation_learns_only_without_metropolis(moons):
+    hmc = fast_ade(max_iter=2).fit(moons)
+    assert hmc._step_size_adaptation() == "acceptance"
+    ghmc = fast_ade(max_iter=2, sampler="ghmc").fit(moons)
+    assert ghmc._step_size_adaptation() == "learned"
+    assert ghmc.sampler_.log_step_size.requires_grad
 
 
 def test_importance_partition_agrees_with_quadrature(moons):
@@ -339,7 +355,7 @@ def test_ema_decay_returns_averaged_weights(moons):
 
 
 def test_sampler_updates_with_frozen_sampler(moons):
-    est = fast_ade(learn_step_size=False, sampler_updates=3).fit(moons)
+    est = fast_ade(step_size_adaptation="fixed", sampler_updates=3).fit(moons)
     np.testing.assert_allclose(est.step_size_, 0.1, rtol=1e-6)
 
 

@@ -263,7 +263,25 @@ OWN_CASES = {
         Case("n_steps", 0, AT_LEAST_1),
         Case("n_steps", 1.5, AT_LEAST_1),
         Case("step_size", 0.0, POSITIVE),
-        Case("learn_step_size", "yes", literal("'bool'")),
+        Case("step_size_adaptation", "yes", options("auto", "acceptance", "learned", "fixed")),
+        # The acceptance rule needs a Metropolis test to read the acceptance from.
+        Case(
+            "step_size_adaptation",
+            "acceptance",
+            literal("needs a Metropolis test"),
+            extra={"sampler": "ghmc"},
+            given=re.escape("metropolis='auto'"),
+            label="acceptance_without_metropolis",
+        ),
+        Case("n_mcmc_steps", -1, AT_LEAST_0),
+        Case(
+            "n_mcmc_steps",
+            1,
+            literal("gradient='truncated'"),
+            extra={"gradient": "bptt"},
+            given=re.escape("n_mcmc_steps=1"),
+            label="1_with_bptt",
+        ),
         Case(
             "step_size_shape",
             "matrix",

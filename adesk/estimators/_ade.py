@@ -9,6 +9,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._config import with_thread_policy
 from ..dynamics import (
     DeterministicLangevinEmbedding,
     GeneralizedHMCEmbedding,
@@ -19,6 +20,8 @@ from ..dynamics._embedding import STEP_SIZE_SHAPES
 from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
 from ..dynamics._langevin import LOGDET_METHODS
 from ..dynamics._leapfrog import checkpointed_gradients, frozen_parameters
+from ..dynamics._mcmc import HMCKernel
+from ..dynamics._state import PhaseState
 from ..initial import (
     EmpiricalInitial,
     FlowInitial,
@@ -31,6 +34,14 @@ from ._base import BaseEnergyEstimator
 from ._device import make_generator
 
 SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
+STEP_SIZE_ADAPTATIONS = ("auto", "acceptance", "learned", "fixed")
+#: Acceptance rate that ``step_size_adaptation="acceptance"`` steers towards: the usual target
+#: of HMC (Neal 2011; Beskos et al. 2013 derive 0.651) and of MALA (0.574, Roberts & Rosenthal).
+TARGET_ACCEPTANCE = {"hmc": 0.65, "langevin": 0.574, "ghmc": 0.65}
+#: Gain of the multiplicative acceptance rule ``eta <- eta exp(gain (accepted - target))``.
+ADAPTATION_GAIN = 0.05
+#: Step sizes (standardized units) the acceptance rule keeps within.
+ADAPTED_STEP_SIZE_BOUNDS = (1e-4, 2.0)
 INITIALS = ("data", "gaussian", "flow", "latent")
 #: Largest dimension for which ``logdet="auto"`` computes exact Hessian log-determinants.
 EXACT_LOGDET_MAX_FEATURES = 16
@@ -127,15 +138,40 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     initial_hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden widths of the RealNVP conditioners and of the decoder ``phi`` of
         ``initial="latent"``.
-    n_steps : int, default=10
+    n_steps : int, default=5
         Number of dynamics steps ``T``.
     step_size : float, default=0.1
         Initial step size ``eta`` (for ``"langevin"`` the noise scale starts at
         ``sqrt(eta)`` and the momenta's penalties are ``momentum_penalty / eta``).
-    learn_step_size : bool, default=True
+    step_size_adaptation : {"auto", "acceptance", "learned", "fixed"}, default="auto"
+        How the step sizes change during training:
+
+        - ``"acceptance"``: after every iteration all step sizes are multiplied by
+          ``exp(0.05 (a - target))``, with ``a`` the Metropolis acceptance rate of that
+          iteration and ``target`` 0.65 (HMC) or 0.574 (MALA); no autograd graph is kept
+          through the trajectory. Needs a Metropolis test.
+        - ``"learned"``: the paper's objective (Algorithm 1): the step sizes descend the
+          sampler loss ``E_q[H(x_T, v_T)] - entropy_weight * H(q_T)`` through the unrolled
+          trajectory.
+        - ``"fixed"``: ``step_size`` throughout.
+        - ``"auto"``: ``"acceptance"`` when the embedding runs a Metropolis test (``"hmc"``
+          and ``"langevin"`` by default), ``"learned"`` otherwise. For a Metropolis-corrected,
+          volume-preserving leapfrog the paper's objective has zero expected gradient at
+          equilibrium: measured, the learned steps stayed within 0.097-0.106 of their 0.1
+          start in 8 fits, while the graph cost 40-45% of every iteration (see
+          ``doc/ade.md``). The faithful variant stays available as ``"learned"``.
+    n_mcmc_steps : int, default=1
+        Extra Metropolis-corrected HMC transitions (``n_steps`` leapfrog steps each, a fresh
+        momentum each, no graph, their own step size ``mcmc_step_size_`` adapted to an
+        acceptance of 0.65) applied to the sampler's output before the energy sees it as its
+        negatives (and, with a replay buffer, before the chains are stored). They bring the
+        negatives closer to the current model when the sampler alone lags it (the alarm
+        :class:`~adesk.training.SamplerLagWarning` says when); each costs ``n_steps``
+        energy gradients per chain. Needs ``gradient="truncated"``.
     step_size_shape : {"scalar", "per_dimension", "per_step", "per_step_dimension"}, \
             default="per_step_dimension"
-        Which step sizes are learned separately.
+        Which step sizes are separate parameters (with ``"acceptance"`` they all move by the
+        same factor).
     momentum_penalty : float, default=1.0
         ``lambda`` in eq. (6) and (20).
     entropy_weight : float, default=1.0
@@ -170,9 +206,16 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         If set, positions are clamped after every step to the data's box widened by this
         multiple of its range on each side. Clamping is not volume-preserving, so the
         bookkeeping of ``q_T`` is approximate for clamped samples.
-    gradient_penalty : float, default=0.01
-        Weight of ``mean |grad_x E(x_data)|^2`` in the energy loss (the paper's value). 0.001
-        fitted moons and pinwheel 0.03-0.05 nats better but let the thin Ring run away.
+    gradient_penalty : float, default=0.0
+        Weight ``gamma`` of ``mean |grad_x E(x_data)|^2`` in the energy loss (the paper used
+        0.01). It is a smoothness prior, and it biases the density: along a Gaussian direction
+        of variance ``v`` (standardized units) the penalised optimum has variance
+        ``s = (v + sqrt(v^2 + 16 gamma v)) / 2``, which costs
+        ``(log(s / v) + v / s - 1) / 2`` nats of held-out log-likelihood per such direction
+        (0.37 nats for ``gamma = 0.01`` on a direction of standard deviation 0.05; measured
+        0.327 on Ring). With chains that follow the model it is not needed for stability;
+        on small data it can still help, so choose it by held-out likelihood (e.g.
+        ``GridSearchCV``) and report it as a bias.
     energy_penalty : float, default=0.0
         Weight of ``mean(E(x_data)^2 + E(x_T)^2)`` in the energy loss, which keeps energies
         near zero without changing the density (the energy's offset is free).
@@ -193,15 +236,25 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         ``"langevin"``, off otherwise. Rejections make the sampler's density bookkeeping an
         approximation (a rejected chain keeps its start), which matters for the entropy
         term of parametric ``q_0`` only.
-    replay_buffer_size : int, default=10000
+    replay_buffer_size : int or None, default=None
         With ``initial="data"``: number of persistent chain states that the chains start
         from (0 disables: chains start from ``q_0`` every iteration, as in the paper's eq. 41).
+        ``None`` keeps one chain per minibatch row (``batch_size`` chains), so that every
+        chain makes a transition every iteration and follows the energy as it changes; a
+        larger buffer visits each chain only every ``replay_buffer_size / batch_size``
+        iterations, and its stale chains let the energy run away (measured on Ring: 10,000
+        chains ran away without a gradient penalty, see ``doc/ade.md``).
         ``replay_buffer_size * n_features`` floats of memory.
-    reinit_probability : float in [0, 1], default=0.1
-        Fraction of buffer chains restarted each iteration, half from ``q_0`` (data plus
-        noise) and half from ``N(0, reinit_scale^2 I)``.
-    reinit_scale : float, default=2.0
-        Standard deviation (standardized units) of the broad restarts.
+    reinit_probability : float in [0, 1], default=0.05
+        Fraction of buffer chains restarted each iteration: from ``q_0`` (data plus noise),
+        or half of them from ``N(0, reinit_scale^2 I)`` when ``reinit_scale`` is set. Restarts
+        from the data keep the chains' share of each mode close to the data's, which chains
+        that cannot cross between modes would otherwise get wrong.
+    reinit_scale : float or None, default=None
+        Standard deviation (standardized units) of broad restarts, ``None`` for none. Broad
+        restarts land far from the data, where the chains can stay stuck for hundreds of
+        iterations while the energy rises around them (measured: they made Ring and moons run
+        away without a gradient penalty).
     energy_model : {"mlp", "gaussian", "conv"} or callable, default="mlp"
         The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
         ``base_precision``), a learnable diagonal Gaussian
@@ -233,12 +286,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
         Data points and sampler chains per iteration.
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Adam learning rate of the energy (``betas=(adam_beta1, 0.999)``; 0.5 by default, as
         usual for adversarial games).
     learning_rate_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"`` decays both learning rates to 5% over ``max_iter`` iterations.
-    max_iter : int, default=5000
+    max_iter : int, default=1000
         Training iterations (minibatch updates).
     ema_decay : float in [0, 1) or None, default=None
         If set, the fitted energy is the exponential moving average of the energy weights
@@ -397,7 +450,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         "initial_hidden_layer_sizes": ["array-like"],
         "n_steps": [Interval(Integral, 1, None, closed="left")],
         "step_size": [Interval(Real, 0, None, closed="neither")],
-        "learn_step_size": ["boolean"],
+        "step_size_adaptation": [StrOptions(set(STEP_SIZE_ADAPTATIONS))],
+        "n_mcmc_steps": [Interval(Integral, 0, None, closed="left")],
         "step_size_shape": [StrOptions(set(STEP_SIZE_SHAPES))],
         "momentum_penalty": [Interval(Real, 0, None, closed="neither")],
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
@@ -415,9 +469,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         "learn_initial_noise": ["boolean"],
         "max_initial_points": [Interval(Integral, 1, None, closed="left")],
         "metropolis": [StrOptions({"auto"}), "boolean"],
-        "replay_buffer_size": [Interval(Integral, 0, None, closed="left")],
+        "replay_buffer_size": [Interval(Integral, 0, None, closed="left"), None],
         "reinit_probability": [Interval(Real, 0, 1, closed="both")],
-        "reinit_scale": [Interval(Real, 0, None, closed="neither")],
+        "reinit_scale": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -436,9 +490,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         flow="planar",
         n_flow_layers=10,
         initial_hidden_layer_sizes=(64, 64),
-        n_steps=10,
+        n_steps=5,
         step_size=0.1,
-        learn_step_size=True,
+        step_size_adaptation="auto",
+        n_mcmc_steps=1,
         step_size_shape="per_step_dimension",
         momentum_penalty=1.0,
         entropy_weight=1.0,
@@ -450,15 +505,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         gradient_clip=10.0,
         momentum_clip=10.0,
         sample_clip=None,
-        gradient_penalty=0.01,
+        gradient_penalty=0.0,
         energy_penalty=0.0,
         initial_noise=0.1,
         learn_initial_noise=True,
         max_initial_points=2000,
         metropolis="auto",
-        replay_buffer_size=10000,
-        reinit_probability=0.1,
-        reinit_scale=2.0,
+        replay_buffer_size=None,
+        reinit_probability=0.05,
+        reinit_scale=None,
         energy_model="mlp",
         image_shape=None,
         standardize="per_feature",
@@ -468,9 +523,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         base_precision=0.1,
         alpha=0.0,
         batch_size=256,
-        learning_rate_init=1e-3,
+        learning_rate_init=3e-3,
         learning_rate_schedule="cosine",
-        max_iter=5000,
+        max_iter=1000,
         ema_decay=None,
         tol=None,
         early_stopping=False,
@@ -508,7 +563,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.initial_hidden_layer_sizes = initial_hidden_layer_sizes
         self.n_steps = n_steps
         self.step_size = step_size
-        self.learn_step_size = learn_step_size
+        self.step_size_adaptation = step_size_adaptation
+        self.n_mcmc_steps = n_mcmc_steps
         self.step_size_shape = step_size_shape
         self.momentum_penalty = momentum_penalty
         self.entropy_weight = entropy_weight
@@ -574,12 +630,32 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 "'langevin'); sampler='deterministic_langevin' is a deterministic map of the "
                 "position. Use metropolis='auto' or False."
             )
+        if self.step_size_adaptation == "acceptance" and not self._use_metropolis():
+            raise ValueError(
+                "step_size_adaptation='acceptance' follows the Metropolis acceptance rate, so it "
+                "needs a Metropolis test in the embedding (metropolis=True, or 'auto' with "
+                f"sampler 'hmc' or 'langevin'); got sampler={self.sampler!r} with "
+                f"metropolis={self.metropolis!r}. Use step_size_adaptation='learned' or 'fixed'."
+            )
+        if self.n_mcmc_steps > 0 and self.gradient == "bptt":
+            raise ValueError(
+                "n_mcmc_steps > 0 refines the energy's negatives with transitions that carry no "
+                "gradient, which gradient='bptt' would need; use gradient='truncated' or "
+                f"n_mcmc_steps=0 (got n_mcmc_steps={self.n_mcmc_steps!r})."
+            )
         if self.latent_dim is not None and self.sampler != "ghmc":
             raise ValueError(
                 "latent_dim sets the momentum dimension of sampler='ghmc' only (the other "
                 f"samplers need a momentum of the data's dimension); got sampler={self.sampler!r}"
                 f" with latent_dim={self.latent_dim!r}."
             )
+
+    def _step_size_adaptation(self):
+        """The step-size rule in force: ``"auto"`` follows the acceptance rate when the
+        embedding runs a Metropolis test and learns the step sizes otherwise."""
+        if self.step_size_adaptation != "auto":
+            return self.step_size_adaptation
+        return "acceptance" if self._use_metropolis() else "learned"
 
     def _use_metropolis(self):
         if self.metropolis == "auto":
@@ -600,7 +676,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             "n_steps": self.n_steps,
             "step_size": self.step_size,
             "step_size_shape": self.step_size_shape,
-            "learn_step_size": self.learn_step_size,
+            "learn_step_size": self._step_size_adaptation() == "learned",
             "momentum_penalty": self.momentum_penalty,
             "position_bounds": bounds,
         }
@@ -701,15 +777,30 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         )
 
     def _build_modules(self, data):
+        self.mcmc_step_size_ = float(self.step_size)
         self.sampler_ = self._build_sampler(data)
         self.initial_ = self._build_initial(data, self.sampler_.momentum_dim)
         self.initial_.to(device=self._device, dtype=self._dtype)
         self.sampler_.to(device=self._device, dtype=self._dtype)
         self.replay_buffer_ = None
-        if self.initial == "data" and self.replay_buffer_size > 0:
+        n_chains = self._n_persistent_chains()
+        if self.initial == "data" and n_chains > 0:
             with torch.no_grad():
-                position, _ = self._draw_initial(self.replay_buffer_size, self._generator)
+                position, _ = self._draw_initial(n_chains, self._generator)
             self.replay_buffer_ = position.detach()
+
+    def _lag_advice(self):
+        return (
+            "Give the sampler more transitions per iteration (n_mcmc_steps, n_steps), lower "
+            "learning_rate_init, and keep replay_buffer_size=None (one chain per minibatch "
+            "row) and reinit_scale=None (no broad restarts)."
+        )
+
+    def _n_persistent_chains(self):
+        """``replay_buffer_size``, where ``None`` means one chain per minibatch row."""
+        if self.replay_buffer_size is None:
+            return int(self.batch_size)
+        return int(self.replay_buffer_size)
 
     def _sampler_parameters(self):
         """Trainable parameters of the dual sampler.
@@ -787,20 +878,29 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     def _buffer_draw(self, n_samples, generator, restart=True):
         buffer = self.replay_buffer_
         device, dtype = buffer.device, buffer.dtype
-        index = torch.randint(buffer.shape[0], (n_samples,), generator=generator, device=device)
+        if n_samples <= buffer.shape[0]:
+            # Distinct rows, so that every drawn chain's new state is written back (with
+            # repeats, one copy's transition would overwrite the other's).
+            index = torch.randperm(buffer.shape[0], generator=generator, device=device)
+            index = index[:n_samples]
+        else:
+            index = torch.randint(
+                buffer.shape[0], (n_samples,), generator=generator, device=device
+            )
         position = buffer[index]
         if restart:
             # Restarts from the data keep chains near every part of the data (no sharp spikes
             # where chains never go); restarts from a broad Gaussian find spurious wells far
             # from the data, which the energy then raises.
             uniform = torch.rand(n_samples, generator=generator, device=device, dtype=dtype)
-            from_data = uniform < 0.5 * self.reinit_probability
-            from_broad = (uniform >= 0.5 * self.reinit_probability) & (
+            broad_share = 0.0 if self.reinit_scale is None else 0.5
+            from_data = uniform < (1.0 - broad_share) * self.reinit_probability
+            from_broad = (uniform >= (1.0 - broad_share) * self.reinit_probability) & (
                 uniform < self.reinit_probability
             )
             with torch.no_grad():
                 data_start, _ = self._draw_initial(n_samples, generator)
-            broad_start = self.reinit_scale * torch.randn(
+            broad_start = (self.reinit_scale or 0.0) * torch.randn(
                 position.shape, generator=generator, device=device, dtype=dtype
             )
             position = torch.where(from_data[:, None], data_start.detach(), position)
@@ -861,8 +961,6 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 self._local_batch_size, self._generator, needs_graph, from_buffer=use_buffer
             )
             state = output.state
-            if use_buffer:
-                self.replay_buffer_[buffer_index] = state.position.detach()
             hamiltonian, entropy = self._sampler_objective(output, log_q0)
 
             energy_optimizer.zero_grad(set_to_none=True)
@@ -880,23 +978,33 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                     p.grad.neg_()
             sample_term = torch.zeros((), dtype=batch.dtype, device=batch.device)
             samples_energy = state.energy.detach()
+            negatives = state.position.detach()
+            mcmc_acceptance = float("nan")
         else:
-            # Truncated gradient (eq. 38): E at x_T as a constant point. The cached
+            negatives = state.position.detach()
+            mcmc_acceptance = float("nan")
+            if self.n_mcmc_steps > 0:
+                negatives, mcmc_acceptance = self._refine_negatives(state)
+            # Truncated gradient (eq. 38): E at the negatives as constant points. The cached
             # state.energy cannot serve, because its graph also runs back through x_T's
             # trajectory; one more forward pass on the batch is the price.
-            samples_energy = self.energy_model_(state.position.detach())
+            samples_energy = self.energy_model_(negatives)
             sample_term = samples_energy.mean()
+        if use_buffer:
+            self.replay_buffer_[buffer_index] = negatives
 
         data_energy = self._data_energy_and_penalty(batch, samples_energy)
         (data_energy["loss"] - sample_term).backward()
         energy_optimizer.step()
         if sampler_optimizer is not None:
             sampler_optimizer.step()
-
-        # Every logged number leaves the device in one transfer (one host sync per iteration).
         sampler = self.sampler_
         accepted = sampler._last_acceptance if sampler.metropolis else 1.0
         diverged = sampler._last_divergences if sampler.metropolis else 0
+        if self._step_size_adaptation() == "acceptance":
+            self._adapt_step_sizes(accepted)
+
+        # Every logged number leaves the device in one transfer (one host sync per iteration).
         values = torch.stack(
             [
                 torch.as_tensor(value, device=batch.device).to(batch.dtype)
@@ -904,16 +1012,68 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                     data_energy["mean"] - hamiltonian.detach(),
                     sampler_loss.detach(),
                     data_energy["mean"],
-                    state.energy.detach().mean(),
+                    samples_energy.detach().mean(),
                     sampler.step_sizes().detach().mean(),
                     accepted,
+                    mcmc_acceptance,
                     diverged,
                 )
             ]
         ).tolist()
         self.n_divergences_ += int(values.pop())
+        mcmc_acceptance = values.pop()
         names = ("loss_energy", "loss_sampler", "energy_data", "energy_samples", "step_size")
-        return dict(zip(names + ("acceptance_rate",), values))
+        logs = dict(zip(names + ("acceptance_rate",), values))
+        logs["energy_gap"] = logs["energy_samples"] - logs["energy_data"]
+        if self.n_mcmc_steps > 0:
+            logs["mcmc_acceptance_rate"] = mcmc_acceptance
+            self._adapt_mcmc_step_size(mcmc_acceptance)
+        return logs
+
+    def _adapt_step_sizes(self, accepted):
+        """Move every step size by ``exp(gain (accepted - target))``, on the device."""
+        target = TARGET_ACCEPTANCE.get(self.sampler, 0.65)
+        low, high = (math.log(b) for b in ADAPTED_STEP_SIZE_BOUNDS)
+        with torch.no_grad():
+            log_step = self.sampler_.log_step_size
+            change = ADAPTATION_GAIN * (torch.as_tensor(accepted, device=log_step.device) - target)
+            log_step.copy_(torch.clamp(log_step + change.to(log_step.dtype), low, high))
+
+    def _adapt_mcmc_step_size(self, accepted):
+        step = self.mcmc_step_size_ * math.exp(ADAPTATION_GAIN * (accepted - TARGET_ACCEPTANCE["hmc"]))
+        self.mcmc_step_size_ = float(min(max(step, ADAPTED_STEP_SIZE_BOUNDS[0]), ADAPTED_STEP_SIZE_BOUNDS[1]))
+
+    def _refine_negatives(self, state):
+        """``n_mcmc_steps`` Metropolis-corrected HMC transitions of the current energy from the
+        sampler's output ``state``, with a fresh momentum each and no graph: the energy's
+        negatives, closer to the model than the sampler's output (and, with a replay buffer,
+        the chains' next state). The energy and gradient at the start come from the
+        embedding's last step, so each transition costs ``n_steps`` gradients.
+
+        Returns the refined positions and the mean acceptance probability (a tensor)."""
+        kernel = HMCKernel(
+            step_size=self.mcmc_step_size_,
+            n_leapfrog_steps=self.n_steps,
+            momentum_penalty=self.momentum_penalty,
+            gradient_clip=self.gradient_clip,
+            momentum_clip=self.momentum_clip,
+        )
+        position = state.position.detach()
+        current = PhaseState(
+            position,
+            torch.zeros_like(position),
+            state.energy.detach(),
+            state.energy_grad.detach(),
+        )
+        acceptance = []
+        with frozen_parameters(self.energy_model_):
+            for _ in range(self.n_mcmc_steps):
+                transition = kernel._transition(
+                    self.energy_model_, current, self._generator, self.mcmc_step_size_
+                )
+                current = transition.state
+                acceptance.append(transition.acceptance_probability.mean())
+        return current.position.detach(), torch.stack(acceptance).mean()
 
     def _data_energy_and_penalty(self, batch, samples_energy):
         energies, loss = self._data_energy_with_gradient_penalty(batch, self.gradient_penalty)
@@ -962,6 +1122,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         """Learned step sizes, shape ``(n_steps, 1 or n_features)`` (standardized units)."""
         return self.sampler_.step_sizes().detach().to(torch.float64).cpu().numpy()
 
+    @with_thread_policy
     def sample_initial(self, n_samples=1, random_state=None):
         """Draw from the learned initial distribution ``q_0`` alone, without the dynamics.
 
@@ -1063,6 +1224,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         params.update(overrides)
         return cls(**params)
 
+    @with_thread_policy
     def complete(self, X, mask=None, n_steps=20, random_state=None, return_steps=False):
         """Fill the masked entries of ``X`` with the learned dynamics (paper Figure 4).
 

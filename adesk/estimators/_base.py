@@ -2,6 +2,7 @@
 
 import math
 import os
+import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -13,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import with_thread_policy
 from ..dynamics import run_mcmc
 from ..dynamics._leapfrog import frozen_parameters
 from ..energies import ConvEnergy, GaussianEnergy, MLPEnergy
@@ -25,7 +27,8 @@ from ..partition import (
     log_partition_importance,
     log_partition_quadrature,
 )
-from ..training import run_training
+from ..training import EnergyEvaluationCounter, SamplerLagWarning, lagging_stretch, run_training
+from ..training._lag import lag_message
 from ..training._engine import diverged_error
 from ._device import DTYPES, make_generator, resolve_device
 from ._distributed import (
@@ -136,6 +139,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     }
 
     # ----------------------------------------------------------------- fitting
+    @with_thread_policy
     def fit(self, X, y=None):
         """Fit the energy (and the sampler) to ``X``.
 
@@ -179,6 +183,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         order = np.random.default_rng(seed).permutation(X.shape[0])
         return X[order[n_val:]], X[order[:n_val]]
 
+    @with_thread_policy
     def partial_fit(self, X, y=None):
         """Continue training for one pass over ``X`` (``ceil(n / batch_size)`` iterations).
 
@@ -481,6 +486,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 raise diverged_error(iteration, "optimizer step", math.inf) from error
             if self._world_size > 1:
                 logs = average_logs(logs, self._device)
+            if "energy_samples" in logs and "energy_data" in logs:
+                logs["energy_gap"] = logs["energy_samples"] - logs["energy_data"]
             # Before anything consumes the new state (validation, averages, checkpoints).
             guard.check(iteration, logs)
             if tracker is not None and (iteration - start) % self.validation_interval == 0:
@@ -505,6 +512,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if self._world_size > 1:
             hooks = [average_gradients_before_step(opt) for opt in self._optimizers]
         self._set_training_mode(True)
+        counter = EnergyEvaluationCounter(self.energy_model_, self._local_batch_size)
+        started = time.perf_counter()
         try:
             n_done = run_training(
                 self,
@@ -515,6 +524,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 after_step=after_step,
             )
         finally:
+            counter.remove()
+            self.n_energy_evaluations_ = getattr(self, "n_energy_evaluations_", 0.0) + counter.count
+            self.fit_time_ = getattr(self, "fit_time_", 0.0) + time.perf_counter() - started
             self._set_training_mode(False)
             for hook in hooks:
                 hook.remove()
@@ -526,6 +538,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     p.copy_(mean)
         self.n_iter_ = start + n_done
         self.loss_curve_ = list(self.history_.get("loss_energy", []))
+        stretch = lagging_stretch(self.history_.get("energy_gap", [])[start : start + n_done])
+        if stretch is not None:
+            stretch = (stretch[0] + start, stretch[1] + start, stretch[2])
+            warnings.warn(
+                lag_message(type(self).__name__, stretch, self._lag_advice()),
+                SamplerLagWarning,
+                stacklevel=4,
+            )
         if tracker is not None:
             tracker.restore_best()
             self.converged_ = tracker.stopped
@@ -534,10 +554,14 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     f"{type(self).__name__}: the validation log-likelihood was still improving "
                     f"at max_iter={self.max_iter}; increase max_iter.",
                     ConvergenceWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
         else:
             self.converged_ = self._check_convergence()
+
+    def _lag_advice(self):
+        """What to change when the negatives lag the model (see :class:`SamplerLagWarning`)."""
+        return "Run more sampler transitions per iteration or lower learning_rate_init."
 
     def _check_convergence(self):
         """``tol=None`` means "run ``max_iter`` iterations with the schedule": converged.
@@ -560,7 +584,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             f"{type(self).__name__} reached max_iter={self.max_iter} without the energy loss "
             f"settling within tol={self.tol}; increase max_iter or tol.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return False
 
@@ -576,7 +600,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 f"{type(self).__name__}: the log-partition estimate is not finite "
                 f"({self.log_partition_}); score_samples will return NaN.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     # ------------------------------------------------------- normalisation
@@ -602,6 +626,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.partition_method_ = estimate["method"]
         self.partition_info_ = estimate
 
+    @with_thread_policy
     def estimate_log_partition(
         self,
         method="ais",
@@ -759,6 +784,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self.energy_model_((x - shift) / scale)
 
     # ---------------------------------------------------------- inference
+    @with_thread_policy
     def energy(self, X):
         """Energy ``E(x)`` of each sample (lower is more likely).
 
@@ -781,6 +807,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             return np.empty(0)
         return torch.cat(pieces).to(torch.float64).cpu().numpy()
 
+    @with_thread_policy
     def score_samples(self, X):
         """Normalized log-density ``-E(x) - log_partition_`` of each sample.
 
@@ -812,6 +839,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         value = float(np.mean(self.score_samples(X)))
         return value if value != np.inf else float("nan")
 
+    @with_thread_policy
     def sample(self, n_samples=1, random_state=None, n_mcmc_steps=0):
         """Draw samples from the fitted model's sampler.
 

@@ -1,6 +1,16 @@
-"""The training engine shared by every estimator, and its callbacks."""
+"""The training engine shared by every estimator, its callbacks, cost accounting and alarms."""
 
 from ._callbacks import Callback, SampleRecorder
+from ._cost import EnergyEvaluationCounter
 from ._engine import TrainingDivergedError, run_training
+from ._lag import SamplerLagWarning, lagging_stretch
 
-__all__ = ["Callback", "SampleRecorder", "TrainingDivergedError", "run_training"]
+__all__ = [
+    "Callback",
+    "EnergyEvaluationCounter",
+    "SampleRecorder",
+    "SamplerLagWarning",
+    "TrainingDivergedError",
+    "lagging_stretch",
+    "run_training",
+]
