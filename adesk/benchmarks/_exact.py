@@ -63,7 +63,7 @@ partition_resolution
         base_precision=0.1,
         alpha=0.0,
         batch_size=256,
-        learning_rate_init=1e-3,
+        learning_rate_init=4e-3,
         learning_rate_schedule="cosine",
         max_iter=1000,
         verbose=0,

@@ -286,7 +286,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
         Data points and sampler chains per iteration.
-    learning_rate_init : float, default=3e-3
+    learning_rate_init : float, default=4e-3
         Adam learning rate of the energy (``betas=(adam_beta1, 0.999)``; 0.5 by default, as
         usual for adversarial games).
     learning_rate_schedule : {"cosine", "constant"}, default="cosine"
@@ -523,7 +523,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         base_precision=0.1,
         alpha=0.0,
         batch_size=256,
-        learning_rate_init=3e-3,
+        learning_rate_init=4e-3,
         learning_rate_schedule="cosine",
         max_iter=1000,
         ema_decay=None,
