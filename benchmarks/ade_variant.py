@@ -6,10 +6,10 @@ Usage: ``python benchmarks/ade_variant.py moons '{"gradient_penalty": 0.001, "ma
 """
 
 import json
-
-import numpy as np
 import sys
 import time
+
+import numpy as np
 
 from adesk import ADEDensityEstimator
 from adesk.benchmarks._quick import tuned_gaussian_mixture

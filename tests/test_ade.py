@@ -114,11 +114,11 @@ def test_initial_and_gradient_options_train(moons, initial, gradient):
 
 
 def test_step_size_adaptation_modes(moons):
-    """"learned" moves each step size by its own gradient, "fixed" keeps them, and
+    """ "learned" moves each step size by its own gradient, "fixed" keeps them, and
     "acceptance" moves them all by one factor: down from a step that is far too large."""
-    learned = fast_ade(
-        max_iter=20, learning_rate_init=1e-2, step_size_adaptation="learned"
-    ).fit(moons)
+    learned = fast_ade(max_iter=20, learning_rate_init=1e-2, step_size_adaptation="learned").fit(
+        moons
+    )
     assert not np.allclose(learned.step_size_, 0.1)
     frozen = fast_ade(max_iter=20, step_size_adaptation="fixed").fit(moons)
     np.testing.assert_allclose(frozen.step_size_, 0.1, rtol=1e-6)

@@ -140,9 +140,7 @@ def test_fit_records_its_cost(thin_gaussian):
     assert est.n_energy_evaluations_ == pytest.approx(10 * per_iteration)
     assert est.fit_time_ > 0
     refined = fast_ade(max_iter=10, n_mcmc_steps=2).fit(X_train)
-    assert refined.n_energy_evaluations_ == pytest.approx(
-        10 * (per_iteration + 2 * est.n_steps)
-    )
+    assert refined.n_energy_evaluations_ == pytest.approx(10 * (per_iteration + 2 * est.n_steps))
     # warm_start continues the count.
     est.set_params(warm_start=True, max_iter=5).fit(X_train)
     assert est.n_energy_evaluations_ == pytest.approx(15 * per_iteration)

@@ -184,7 +184,7 @@ def format_standing(rows):
         to_gmm = np.array([ade[s] - gmm[s] for s in seeds])
         gaps.append(to_gmm.mean())
 
-        def paired(other):
+        def paired(other, name=name, seeds=seeds, ade=ade):
             values = by_key.get((name, other))
             common = [s for s in seeds if values and s in values]
             if not common:

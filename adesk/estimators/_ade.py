@@ -884,9 +884,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             index = torch.randperm(buffer.shape[0], generator=generator, device=device)
             index = index[:n_samples]
         else:
-            index = torch.randint(
-                buffer.shape[0], (n_samples,), generator=generator, device=device
-            )
+            index = torch.randint(buffer.shape[0], (n_samples,), generator=generator, device=device)
         position = buffer[index]
         if restart:
             # Restarts from the data keep chains near every part of the data (no sharp spikes
@@ -1040,8 +1038,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             log_step.copy_(torch.clamp(log_step + change.to(log_step.dtype), low, high))
 
     def _adapt_mcmc_step_size(self, accepted):
-        step = self.mcmc_step_size_ * math.exp(ADAPTATION_GAIN * (accepted - TARGET_ACCEPTANCE["hmc"]))
-        self.mcmc_step_size_ = float(min(max(step, ADAPTED_STEP_SIZE_BOUNDS[0]), ADAPTED_STEP_SIZE_BOUNDS[1]))
+        step = self.mcmc_step_size_ * math.exp(
+            ADAPTATION_GAIN * (accepted - TARGET_ACCEPTANCE["hmc"])
+        )
+        self.mcmc_step_size_ = float(
+            min(max(step, ADAPTED_STEP_SIZE_BOUNDS[0]), ADAPTED_STEP_SIZE_BOUNDS[1])
+        )
 
     def _refine_negatives(self, state):
         """``n_mcmc_steps`` Metropolis-corrected HMC transitions of the current energy from the

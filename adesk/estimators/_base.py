@@ -28,8 +28,8 @@ from ..partition import (
     log_partition_quadrature,
 )
 from ..training import EnergyEvaluationCounter, SamplerLagWarning, lagging_stretch, run_training
-from ..training._lag import lag_message
 from ..training._engine import diverged_error
+from ..training._lag import lag_message
 from ._device import DTYPES, make_generator, resolve_device
 from ._distributed import (
     average_gradients_before_step,

@@ -62,7 +62,8 @@ def lagging_stretch(gaps, tolerance=GAP_TOLERANCE, n_windows=N_LAGGING_WINDOWS):
     stretch : tuple (first_iteration, last_iteration, mean_gap) or None
         1-based iterations bounding the longest sustained run and the mean gap over it (the
         mean of the windows' mean gaps when they all lag on one side, else the mean of their
-        magnitudes), or ``None`` when no run of ``n_windows`` windows lags (or the fit is too short to tell).
+        magnitudes), or ``None`` when no run of ``n_windows`` windows lags (or the fit is too
+        short to tell).
     """
     gaps = np.asarray(gaps, dtype=float)
     window = _window_length(len(gaps))
