@@ -4,8 +4,9 @@
 GaussianMixture / KernelDensity. ``python -m adesk.benchmarks quality [--datasets ...]
 [--estimators ADE CD-15 exact NCE SM PCD-15] [--seeds 0 1 2] [--n-jobs 2]``: held-out
 log-likelihood (mean +- sd over seeds), fit time and floors of every estimator with its
-defaults on the 12 toys, beside tuned GMM and KDE, with the exact-gradient reference. ``python -m adesk.benchmarks samplers [--grid full]``: the
-sampler x initial-distribution ablation. ``python -m adesk.benchmarks compare``: ADE against
+defaults on the 12 toys, beside tuned GMM and KDE, with the exact-gradient reference.
+``python -m adesk.benchmarks samplers [--grid full]``: the sampler x initial-distribution
+ablation. ``python -m adesk.benchmarks compare``: ADE against
 the baseline estimators (CD-15, PCD-15, SM, NCE, NF) with the same energy and budget.
 ``python -m adesk.benchmarks likelihood [--datasets iris wine] [--n-jobs 2]``: test
 log-likelihood on real tabular data (iris, wine, breast_cancer, dequantized digits) of every
