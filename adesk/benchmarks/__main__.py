@@ -5,6 +5,8 @@ GaussianMixture / KernelDensity. ``python -m adesk.benchmarks quality [--dataset
 [--estimators ADE CD-15 exact NCE SM PCD-15] [--seeds 0 1 2] [--n-jobs 2]``: held-out
 log-likelihood (mean +- sd over seeds), fit time and floors of every estimator with its
 defaults on the 12 toys, beside tuned GMM and KDE, with the exact-gradient reference.
+``python -m adesk.benchmarks adaptation``: ADE's step sizes learned by the paper's objective,
+adapted to the acceptance rate or fixed (quality, cost, movement, sampling efficiency).
 ``python -m adesk.benchmarks samplers [--grid full]``: the sampler x initial-distribution
 ablation. ``python -m adesk.benchmarks compare``: ADE against
 the baseline estimators (CD-15, PCD-15, SM, NCE, NF) with the same energy and budget.
@@ -26,6 +28,7 @@ import json
 import os
 import time
 
+from ._adaptation import ADAPTATION_DATASETS, format_adaptation, run_adaptation
 from ._compare import COMPARE_DATASETS, COMPARED, format_comparison, run_comparison
 from ._images import add_images_arguments, main_images
 from ._likelihood import (
@@ -117,6 +120,15 @@ def main(argv=None):
         "--max-iter", type=int, default=None, help="override every estimator's max_iter"
     )
     quality.add_argument("--n-jobs", type=int, default=1)
+    adaptation = commands.add_parser(
+        "adaptation",
+        help="ADE's step sizes learned (paper), adapted to the acceptance rate, or fixed: "
+        "quality, cost, movement, and sampling efficiency on one energy",
+    )
+    adaptation.add_argument("--datasets", nargs="+", default=list(ADAPTATION_DATASETS))
+    adaptation.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    adaptation.add_argument("--max-iter", type=int, default=1000)
+    adaptation.add_argument("--n-jobs", type=int, default=1)
     likelihood = commands.add_parser(
         "likelihood",
         help="test log-likelihood on real data vs GaussianMixture / KernelDensity, tuned on "
@@ -185,6 +197,10 @@ def main(argv=None):
             args.device,
         )
         print(format_likelihood(rows))
+        return
+    if args.command == "adaptation":
+        fits, sampler_rows = run_adaptation(args.datasets, args.seeds, args.max_iter, args.n_jobs)
+        print(format_adaptation(fits, sampler_rows))
         return
     if args.command == "quality":
         start = time.perf_counter()
