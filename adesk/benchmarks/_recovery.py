@@ -78,7 +78,8 @@ RECOVERY_ESTIMATORS = {
         {
             "sampler": "hmc",
             "n_steps": 3,
-            "learn_step_size": True,
+            "step_size_adaptation": "learned",
+            "n_mcmc_steps": 0,
             "initial": "latent",
             "initial_hidden_layer_sizes": (64, 64),
             # The penalty c * mean |grad E(x_data)|^2 is a bias here: per standardized

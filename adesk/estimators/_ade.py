@@ -1179,7 +1179,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
           (``sample_clip=0``);
         * ``q_0``: the deconvolutional deep latent model of Table 4(b)
           (:class:`~adesk.initial.ImageLatentInitial`, ``initial="latent"``); with
-          ``nonparametric=True`` the data with a replay buffer of 10,000 chains instead;
+          ``nonparametric=True`` the data with a replay buffer of 10,000 chains instead
+          (a tenth restarted each iteration, half from the data and half from
+          ``N(0, 4 I)``);
+        * step sizes learned by the paper's objective (``step_size_adaptation="learned"``)
+          and no extra MCMC transitions (``n_mcmc_steps=0``);
         * training: entropy weight ``1e-5``; Adam with learning rate ``1e-4`` and
           ``beta1 = 0`` for the energy and a separate Adam optimizer for the sampler;
           batch 64;
@@ -1219,7 +1223,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             "ghmc_momentum_map": "gradient",
             "ghmc_position_map": "identity",
             "step_size_shape": "per_dimension",
-            "learn_step_size": True,
+            "step_size_adaptation": "learned",
+            "n_mcmc_steps": 0,
             "n_steps": 60 if nonparametric else 30,
             "sample_clip": 0.0,
             "entropy_weight": 1e-5,
@@ -1230,6 +1235,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             "base_precision": 0.0,
             "initial": "data" if nonparametric else "latent",
             "replay_buffer_size": 10000 if nonparametric else 0,
+            "reinit_probability": 0.1,
+            "reinit_scale": 2.0,
             "partition_n_samples": 128,
             "partition_n_temperatures": 100,
         }

@@ -559,6 +559,13 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         else:
             self.converged_ = self._check_convergence()
 
+    @property
+    def device_(self):
+        """The torch device of the fitted modules, as a string (``"cpu"``, ``"cuda:0"``, ...)."""
+        check_is_fitted(self, "energy_model_")
+        parameter = next(self.energy_model_.parameters(), None)
+        return str(self._device if parameter is None else parameter.device)
+
     def _lag_advice(self):
         """What to change when the negatives lag the model (see :class:`SamplerLagWarning`)."""
         return "Run more sampler transitions per iteration or lower learning_rate_init."
