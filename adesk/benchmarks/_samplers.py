@@ -8,6 +8,7 @@ draw 10,000 samples, beside a tuned GaussianMixture and KernelDensity on the sam
 import itertools
 import os
 import time
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -15,6 +16,7 @@ from joblib import Parallel, delayed
 from ..datasets import make_toy
 from ..estimators import ADEDensityEstimator
 from ..metrics import mmd2
+from ..training import SamplerLagWarning
 from ._quick import tuned_gaussian_mixture, tuned_kernel_density
 
 ABLATION_DATASETS = ("moons", "pinwheel", "Ring", "Spiral", "Funnel")
@@ -48,8 +50,11 @@ def run_config(name, sampler, initial, n_train=10000, seed=0, max_iter=1500, par
         sampler=sampler, initial=initial, max_iter=max_iter, random_state=seed, **(params or {})
     )
     start = time.perf_counter()
-    est.fit(X_train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SamplerLagWarning)
+        est.fit(X_train)
     fit_time = time.perf_counter() - start
+    alarm = any(issubclass(w.category, SamplerLagWarning) for w in caught)
     start = time.perf_counter()
     samples = est.sample(10000, random_state=seed)
     sample_time = time.perf_counter() - start
@@ -63,6 +68,8 @@ def run_config(name, sampler, initial, n_train=10000, seed=0, max_iter=1500, par
         "fit_s": fit_time,
         "sample_s": sample_time,
         "acceptance": est.history_.get("acceptance_rate", [float("nan")])[-1],
+        "gap_end": float(np.mean(est.history_["energy_gap"][-max(1, max_iter // 10) :])),
+        "alarm": alarm,
     }
 
 
@@ -101,23 +108,24 @@ def format_ablation(rows, references):
     """Markdown table: one line per (dataset, sampler, initial), references per dataset."""
     header = (
         "| dataset | sampler | initial | held-out ll | ll - GMM | MMD x1e3 | fit s | "
-        "sample 10k s | acceptance |"
+        "sample 10k s | acceptance | E gap at end | lag alarm |"
     )
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * 11]
     for name in dict.fromkeys(r["dataset"] for r in rows):
         ref = references[name]
         for r in (r for r in rows if r["dataset"] == name):
             lines.append(
                 f"| {name} | {r['sampler']} | {r['initial']} | {r['ll']:.3f} | "
                 f"{r['ll'] - ref['gmm_ll']:+.3f} | {r['mmd']:.2f} | {r['fit_s']:.0f} | "
-                f"{r['sample_s']:.2f} | {r['acceptance']:.2f} |"
+                f"{r['sample_s']:.2f} | {r['acceptance']:.2f} | {r['gap_end']:+.2f} | "
+                f"{'yes' if r['alarm'] else 'no'} |"
             )
         lines.append(
             f"| {name} | *tuned GMM* | | {ref['gmm_ll']:.3f} | +0.000 | {ref['gmm_mmd']:.2f} "
-            "| | | |"
+            "| | | | | |"
         )
         lines.append(
             f"| {name} | *tuned KDE* | | {ref['kde_ll']:.3f} | {ref['kde_ll'] - ref['gmm_ll']:+.3f}"
-            f" | {ref['kde_mmd']:.2f} | | | |"
+            f" | {ref['kde_mmd']:.2f} | | | | | |"
         )
     return "\n".join(lines)
