@@ -81,6 +81,7 @@ def test_fit_sets_fitted_attributes_and_history(moons):
         "loss_energy",
         "energy_data",
         "energy_samples",
+        "energy_gap",
         "acceptance_rate",
         "step_size",
     }

@@ -88,7 +88,17 @@ def test_fit_sets_attributes_and_history(moons):
         assert hasattr(est, name), name
     assert isinstance(est.flow_, FlowInitial) and est.flow_.momentum_dim == 0
     assert len(est.flow_.layers) == 2
-    assert set(est.history_) == {"loss_energy", "loss_sampler", "energy_data", "energy_samples"}
+    assert set(est.history_) == {
+        "loss_energy",
+        "loss_sampler",
+        "energy_data",
+        "energy_samples",
+        "energy_gap",
+    }
+    np.testing.assert_allclose(
+        est.history_["energy_gap"],
+        np.subtract(est.history_["energy_samples"], est.history_["energy_data"]),
+    )
     assert len(est.loss_curve_) == est.n_iter_ == 8
     np.testing.assert_allclose(
         est.history_["loss_energy"],

@@ -1009,8 +1009,6 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         sampler = self.sampler_
         accepted = sampler._last_acceptance if sampler.metropolis else 1.0
         diverged = sampler._last_divergences if sampler.metropolis else 0
-        if self._step_size_adaptation() == "acceptance":
-            self._adapt_step_sizes(accepted)
 
         # Every logged number leaves the device in one transfer (one host sync per iteration).
         values = torch.stack(
@@ -1032,20 +1030,25 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         mcmc_acceptance = values.pop()
         names = ("loss_energy", "loss_sampler", "energy_data", "energy_samples", "step_size")
         logs = dict(zip(names + ("acceptance_rate",), values))
-        logs["energy_gap"] = logs["energy_samples"] - logs["energy_data"]
         if self._n_mcmc_steps() > 0:
             logs["mcmc_acceptance_rate"] = mcmc_acceptance
-            self._adapt_mcmc_step_size(mcmc_acceptance)
         return logs
 
+    def _after_step_logs(self, logs):
+        # The acceptance rates arrive averaged over the processes under DDP, so every rank
+        # moves its step sizes identically.
+        if self._step_size_adaptation() == "acceptance":
+            self._adapt_step_sizes(logs["acceptance_rate"])
+        if "mcmc_acceptance_rate" in logs:
+            self._adapt_mcmc_step_size(logs["mcmc_acceptance_rate"])
+
     def _adapt_step_sizes(self, accepted):
-        """Move every step size by ``exp(gain (accepted - target))``, on the device."""
+        """Multiply every step size by ``exp(gain (accepted - target))``."""
         target = TARGET_ACCEPTANCE.get(self.sampler, 0.65)
         low, high = (math.log(b) for b in ADAPTED_STEP_SIZE_BOUNDS)
         with torch.no_grad():
             log_step = self.sampler_.log_step_size
-            change = ADAPTATION_GAIN * (torch.as_tensor(accepted, device=log_step.device) - target)
-            log_step.copy_(torch.clamp(log_step + change.to(log_step.dtype), low, high))
+            log_step.add_(ADAPTATION_GAIN * (float(accepted) - target)).clamp_(low, high)
 
     def _adapt_mcmc_step_size(self, accepted):
         step = self.mcmc_step_size_ * math.exp(

@@ -490,6 +490,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 logs["energy_gap"] = logs["energy_samples"] - logs["energy_data"]
             # Before anything consumes the new state (validation, averages, checkpoints).
             guard.check(iteration, logs)
+            self._after_step_logs(logs)
             if tracker is not None and (iteration - start) % self.validation_interval == 0:
                 tracker.check(iteration)
             if averaged:
@@ -558,6 +559,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 )
         else:
             self.converged_ = self._check_convergence()
+
+    def _after_step_logs(self, logs):
+        """Hook called with each iteration's logged floats once they are final (averaged over
+        the processes under ``distributed="ddp"``, checked finite): rules that adapt to them
+        (step sizes following the acceptance rate) run here, so that every rank applies the
+        same update. The base class does nothing."""
 
     @property
     def device_(self):
