@@ -56,7 +56,8 @@ def test_fit_returns_self_and_sets_fitted_attributes(moons):
     assert est.n_iter_ == 8
     assert len(est.loss_curve_) == 8
     assert est.partition_method_ == "quadrature"
-    assert est.step_size_.shape == (2, 2)
+    # One step size under the default acceptance rule, one per step and dimension when learned.
+    assert est.step_size_.shape == (2, 1)
     assert np.all(est.step_size_ > 0)
 
 
@@ -126,6 +127,7 @@ def test_step_size_adaptation_modes(moons):
     assert np.all(adapted.step_size_ < 3.0)
     np.testing.assert_allclose(adapted.step_size_, adapted.step_size_.flat[0], rtol=1e-5)
     assert not any(p.requires_grad for p in adapted.sampler_.parameters())
+    assert learned.step_size_.shape == (2, 2) and adapted.step_size_.shape == (2, 1)
 
 
 def test_auto_adaptation_learns_only_without_metropolis(moons):

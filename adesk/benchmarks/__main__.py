@@ -123,6 +123,13 @@ def main(argv=None):
         "--max-iter", type=int, default=None, help="override every estimator's max_iter"
     )
     quality.add_argument("--n-jobs", type=int, default=1)
+    quality.add_argument("--save", default=None, help="write the rows to this JSON file")
+    quality.add_argument(
+        "--load",
+        nargs="+",
+        default=(),
+        help="JSON files of earlier runs whose rows join this run's in the tables",
+    )
     realdefaults = commands.add_parser(
         "realdefaults",
         help="ADE and CD-15 with their defaults, untuned, on the real data sets: test ll, "
@@ -225,6 +232,12 @@ def main(argv=None):
         rows = run_quality(
             args.datasets, args.estimators, args.seeds, args.n_train, args.max_iter, args.n_jobs
         )
+        if args.save:
+            with open(args.save, "w") as handle:
+                json.dump(rows, handle, indent=1)
+        for path in args.load:
+            with open(path) as handle:
+                rows += json.load(handle)
         print(format_quality(rows))
         print(f"\n{len(rows)} fits in {(time.perf_counter() - start) / 60:.1f} min.")
         return

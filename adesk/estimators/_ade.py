@@ -171,10 +171,12 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         with ``n_steps=5`` it took Ring from -3.39 to -3.26 nats and a thin Gaussian from a
         0.21-nat miss to 0.02, for 5 more gradients per iteration), 0 with ``"bptt"``, whose
         energy gradient runs through the sampler's own trajectory (an int above 0 raises there).
-    step_size_shape : {"scalar", "per_dimension", "per_step", "per_step_dimension"}, \
-            default="per_step_dimension"
-        Which step sizes are separate parameters (with ``"acceptance"`` they all move by the
-        same factor).
+    step_size_shape : {"auto", "scalar", "per_dimension", "per_step", "per_step_dimension"}, \
+            default="auto"
+        Which step sizes are separate parameters. ``"auto"``: ``"scalar"`` under
+        ``step_size_adaptation="acceptance"`` (which moves them all by one factor; one step
+        size also spares the per-layer random direction that keeps the Metropolis test exact
+        for unequal layers), ``"per_step_dimension"`` when they are learned.
     momentum_penalty : float, default=1.0
         ``lambda`` in eq. (6) and (20).
     entropy_weight : float, default=1.0
@@ -455,7 +457,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         "step_size": [Interval(Real, 0, None, closed="neither")],
         "step_size_adaptation": [StrOptions(set(STEP_SIZE_ADAPTATIONS))],
         "n_mcmc_steps": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
-        "step_size_shape": [StrOptions(set(STEP_SIZE_SHAPES))],
+        "step_size_shape": [StrOptions({"auto", *STEP_SIZE_SHAPES})],
         "momentum_penalty": [Interval(Real, 0, None, closed="neither")],
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
         "gradient": [StrOptions({"bptt", "truncated"})],
@@ -497,7 +499,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         step_size=0.1,
         step_size_adaptation="auto",
         n_mcmc_steps="auto",
-        step_size_shape="per_step_dimension",
+        step_size_shape="auto",
         momentum_penalty=1.0,
         entropy_weight=1.0,
         gradient="truncated",
@@ -653,6 +655,13 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 f" with latent_dim={self.latent_dim!r}."
             )
 
+    def _step_size_shape(self):
+        """``step_size_shape``, where ``"auto"`` is one step size when the acceptance rule
+        moves them all together and one per step and dimension otherwise."""
+        if self.step_size_shape != "auto":
+            return self.step_size_shape
+        return "scalar" if self._step_size_adaptation() == "acceptance" else "per_step_dimension"
+
     def _n_mcmc_steps(self):
         """``n_mcmc_steps``, where ``"auto"`` is 1 with the truncated gradient and 0 with
         BPTT (whose gradient runs through the sampler's own trajectory)."""
@@ -685,7 +694,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         common = {
             "n_steps": self.n_steps,
             "step_size": self.step_size,
-            "step_size_shape": self.step_size_shape,
+            "step_size_shape": self._step_size_shape(),
             "learn_step_size": self._step_size_adaptation() == "learned",
             "momentum_penalty": self.momentum_penalty,
             "position_bounds": bounds,
