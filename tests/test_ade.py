@@ -515,3 +515,14 @@ def test_gradient_checkpointing_trains_identically(moons, sampler, gradient):
     np.testing.assert_allclose(
         checkpointed.score_samples(moons), plain.score_samples(moons), rtol=1e-5
     )
+
+
+def test_auto_learning_rate_shrinks_with_dimension():
+    """4e-3 in two dimensions, 4e-3 * sqrt(2 / d) above (the energy must not outrun the chains)."""
+    rng = np.random.default_rng(0)
+    two = fast_ade(max_iter=1).fit(rng.normal(size=(50, 2)))
+    eight = fast_ade(max_iter=1).fit(rng.normal(size=(50, 8)))
+    assert two._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(4e-3)
+    assert eight._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(2e-3)
+    fixed = fast_ade(max_iter=1, learning_rate_init=1e-2).fit(rng.normal(size=(50, 8)))
+    assert fixed._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(1e-2)

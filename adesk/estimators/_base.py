@@ -220,7 +220,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             if isinstance(value, Real) and not isinstance(value, bool) and math.isinf(value):
                 raise ValueError(f"The {name!r} parameter must be finite; got {value!r}.")
         largest = torch.finfo(DTYPES[self.dtype]).max
-        if self.learning_rate_init > largest:
+        if not isinstance(self.learning_rate_init, str) and self.learning_rate_init > largest:
             raise ValueError(
                 f"The 'learning_rate_init' parameter must be at most {largest:.3g} (the largest "
                 f"{self.dtype}); got {self.learning_rate_init!r}."
