@@ -526,3 +526,11 @@ def test_auto_learning_rate_shrinks_with_dimension():
     assert eight._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(2e-3)
     fixed = fast_ade(max_iter=1, learning_rate_init=1e-2).fit(rng.normal(size=(50, 8)))
     assert fixed._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(1e-2)
+
+
+def test_sample_more_draws_than_chains_gives_distinct_points(moons):
+    """Draws that share a persistent chain are moved apart: without the extra passes, copies
+    whose Metropolis test rejects stay identical."""
+    est = fast_ade(max_iter=5, replay_buffer_size=16, step_size=3.0).fit(moons)
+    draws = est.sample(400, random_state=0)
+    assert len(np.unique(draws.round(8), axis=0)) == 400

@@ -38,6 +38,9 @@ STEP_SIZE_ADAPTATIONS = ("auto", "acceptance", "learned", "fixed")
 #: Acceptance rate that ``step_size_adaptation="acceptance"`` steers towards: the usual target
 #: of HMC (Neal 2011; Beskos et al. 2013 derive 0.651) and of MALA (0.574, Roberts & Rosenthal).
 TARGET_ACCEPTANCE = {"hmc": 0.65, "langevin": 0.574, "ghmc": 0.65}
+#: Extra passes of the dynamics that ``sample`` runs when it draws more points than there are
+#: persistent chains (copies of one chain must move apart before they count as draws).
+DECORRELATION_PASSES = 10
 #: ``learning_rate_init="auto"`` in two dimensions; it shrinks as ``sqrt(2 / n_features)`` above.
 AUTO_LEARNING_RATE = 4e-3
 #: Gain of the multiplicative acceptance rule ``eta <- eta exp(gain (accepted - target))``.
@@ -421,7 +424,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     -----
     ``sample`` starts chains from the replay buffer when there is one (the persistent chain
     states are part of the fitted model), otherwise from ``q_0``, and runs the learned leapfrog
-    steps (with the Metropolis test when ``metropolis=True``). With ``initial="data"`` the
+    steps (with the Metropolis test when ``metropolis=True``). When it draws more points than
+    there are persistent chains (``batch_size`` by default), several draws share a chain, and
+    10 more passes of the dynamics with fresh momenta move the copies apart (about ten times
+    the cost per draw). With ``initial="data"`` the
     stored training points and the buffer travel with the pickled estimator.
 
     ``partition="importance"`` uses the dual sampler itself as the proposal when its density
@@ -1129,7 +1135,27 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             output, _, _ = self._run_sampler(
                 n_samples, generator, False, from_buffer=from_buffer, restart=False, track=False
             )
-        return output.state.position
+            position = output.state.position
+            if from_buffer and n_samples > self.replay_buffer_.shape[0]:
+                # More draws than persistent chains: several draws start from the same chain,
+                # and further passes of the dynamics with fresh momenta separate the copies.
+                for _ in range(DECORRELATION_PASSES):
+                    momentum = torch.randn(
+                        (n_samples, self.sampler_.momentum_dim),
+                        generator=generator,
+                        device=position.device,
+                        dtype=position.dtype,
+                    ) / math.sqrt(self.momentum_penalty)
+                    with frozen_parameters(self.energy_model_):
+                        position = self.sampler_(
+                            self.energy_model_,
+                            position,
+                            momentum,
+                            create_graph=False,
+                            generator=generator,
+                            track_density=False,
+                        ).state.position
+        return position
 
     def _mcmc_step_size(self):
         return float(self.sampler_.step_sizes().detach().mean())
