@@ -26,9 +26,12 @@ from adesk import (
     NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
 )
+from adesk.datasets import make_toy
 from adesk.energies import MLPEnergy
 from adesk.estimators._persistence import estimator_state, restore_estimator
 from adesk.training import TrainingDivergedError
+
+from ._configs import fast_ade
 
 SMALL = dict(
     hidden_layer_sizes=(16, 16),
@@ -440,3 +443,44 @@ def test_progress_bar_redraws_over_longer_lines():
     assert len(second) == len(first)  # padded: no remnant of the longer line stays visible
     assert second.rstrip().endswith("loss=1]")
     assert final.startswith("Est  50%|") and " 2/4 " in final and final.endswith("\n")
+
+
+def test_warm_start_with_other_features_refuses_before_changing_anything():
+    X = make_toy("moons", 200, random_state=0)
+    est = fast_ade(max_iter=3, warm_start=True).fit(X)
+    before = est.score_samples(X[:5])
+    with pytest.raises(ValueError, match="features"):
+        est.fit(np.hstack([X, X[:, :1]]))
+    assert est.n_features_in_ == 2 and est.n_iter_ == 3
+    np.testing.assert_allclose(est.score_samples(X[:5]), before)
+
+
+def test_fit_on_one_sample_is_refused():
+    with pytest.raises(ValueError, match="at least 2 samples.*got 1 sample"):
+        fast_ade(max_iter=1).fit(np.array([[0.5, 1.0]]))
+
+
+def test_loading_a_file_that_is_not_an_adesk_model_says_so(tmp_path):
+    # A pickle of an arbitrary object (code the safe loader must refuse to import).
+    path = tmp_path / "foreign.pkl"
+    path.write_bytes(pickle.dumps(KFold(3)))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a model at all")
+    for candidate in (path, garbage):
+        with pytest.raises(ValueError, match="is not an adesk model file") as info:
+            adesk.load(candidate)
+        # Never the unsafe advice to unpickle with weights_only=False.
+        assert "weights_only=False" not in str(info.value)
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+        with pytest.raises(ValueError, match="is not an adesk model file"):
+            ADEDensityEstimator.load(candidate)
+    with pytest.raises(FileNotFoundError):
+        adesk.load(tmp_path / "missing.pt")
+
+
+def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
+    est = fast_ade(max_iter=1).fit(make_toy("moons", 50, random_state=0))
+    target = tmp_path / "no" / "such" / "model.pt"
+    with pytest.raises(FileNotFoundError, match="model.pt") as info:
+        est.save(target)
+    assert ".adesk-" not in str(info.value)

@@ -40,7 +40,12 @@ from ._distributed import (
     process_group,
 )
 from ._guards import DivergenceGuard, ValidationTracker
-from ._persistence import estimator_state, restore_estimator, save_estimator
+from ._persistence import (
+    estimator_state,
+    read_model_file,
+    restore_estimator,
+    save_estimator,
+)
 
 
 def check_random_state_subset(n_samples, max_size, random_state):
@@ -156,8 +161,15 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         self._validate_params()
         self._validate_own_params()
-        X = self._validate_X(X, reset=True)
         resume = self.warm_start and hasattr(self, "energy_model_")
+        # Resuming keeps the fitted feature count: a different one is refused here, before any
+        # fitted state changes (as MLPClassifier does with reset=first_pass).
+        X = self._validate_X(X, reset=not resume)
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples to fit a density (it "
+                f"standardizes by the data's spread); got {X.shape[0]} sample."
+            )
         self._setup_torch(resume)
         X_fit, X_val = self._split_validation(X)
         if not resume:
@@ -993,8 +1005,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         estimator : instance of this class
         """
-        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-        return restore_estimator(payload, device=device, params=params, expected_class=cls)
+        return restore_estimator(
+            read_model_file(path), device=device, params=params, expected_class=cls
+        )
 
     def _fitted_modules(self):
         """Every ``torch.nn.Module`` attribute of the estimator, by attribute name."""

@@ -153,6 +153,10 @@ def save_estimator(estimator, path):
     payload = estimator_state(estimator)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"Cannot save to {path!r}: the folder {directory!r} does not exist; create it first."
+        )
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".adesk-", suffix=".tmp")
     os.close(handle)
     try:
@@ -371,5 +375,25 @@ def load(path, device=None, **params):
     >>> bool(np.allclose(loaded.sample(3, random_state=0), est.sample(3, random_state=0)))
     True
     """
-    payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    return restore_estimator(payload, device=device, params=params)
+    return restore_estimator(read_model_file(path), device=device, params=params)
+
+
+def read_model_file(path):
+    """The payload of an adesk model file, read with ``torch.load(weights_only=True)``.
+
+    A file that is missing or unreadable raises the usual :class:`OSError`; a file that is not
+    an adesk model (another pickle, a corrupt or truncated file) raises a :class:`ValueError`
+    that says so. torch's own message is not passed on: it suggests ``weights_only=False``,
+    which would execute whatever code an untrusted file contains.
+    """
+    path = os.fspath(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"{path!r} is not an adesk model file ({type(error).__name__} while reading it "
+            "safely). adesk reads only files written by an estimator's save() or by a "
+            "checkpoint; it never unpickles code from a file."
+        ) from None
