@@ -144,3 +144,6 @@ def test_fit_records_its_cost(thin_gaussian):
     # warm_start continues the count.
     est.set_params(warm_start=True, max_iter=5).fit(X_train)
     assert est.n_energy_evaluations_ == pytest.approx(15 * per_iteration)
+    # A fresh fit starts the count again.
+    est.set_params(warm_start=False, max_iter=4).fit(X_train)
+    assert est.n_energy_evaluations_ == pytest.approx(4 * per_iteration)

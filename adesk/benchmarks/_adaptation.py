@@ -59,18 +59,7 @@ def _passes(est, log_step_size, n_passes, generator):
         sampler.log_step_size.copy_(log_step_size)
         position, _ = est._draw_initial(1000, generator)
         for _ in range(n_passes):
-            momentum = torch.randn(position.shape, generator=generator) / np.sqrt(
-                est.momentum_penalty
-            )
-            out = sampler(
-                est.energy_model_,
-                position,
-                momentum,
-                create_graph=False,
-                generator=generator,
-                track_density=False,
-            )
-            position = out.state.position
+            position = est._dynamics_pass(est.energy_model_, position, generator)
         sampler.log_step_size.copy_(saved)
     return position
 

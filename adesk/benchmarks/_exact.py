@@ -109,9 +109,6 @@ partition_resolution
     checkpoint_interval = 1000
     distributed = "none"
 
-    def _validate_own_params(self):
-        super()._validate_own_params()
-
     def _build_modules(self, data):
         if data.shape[1] > 2:
             raise ValueError(

@@ -19,6 +19,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from ..datasets import DEGENERATE_DATASETS, TOY_DATASETS, make_toy
+from ..training._lag import _window_length
 from ._quick import tuned_gaussian_mixture, tuned_kernel_density
 
 #: The 12 toys with a density in 2-D.
@@ -55,7 +56,7 @@ def _window_gap(gaps):
     if gaps.size == 0:
         return float("nan"), float("nan")
     burn = len(gaps) // 10
-    window = max(10, min(100, len(gaps) // 10))
+    window = _window_length(len(gaps))
     tail = gaps[-max(1, len(gaps) // 10) :]
     body = gaps[burn:]
     n = len(body) // window

@@ -943,10 +943,29 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             )
             position = torch.where(from_data[:, None], data_start.detach(), position)
             position = torch.where(from_broad[:, None], broad_start, position)
-        momentum = torch.randn(
-            (n_samples, self.sampler_.momentum_dim), generator=generator, device=device, dtype=dtype
+        return position, self._fresh_momentum(position, generator), index
+
+    def _fresh_momentum(self, like, generator):
+        """``v ~ N(0, I / lambda)``, one row per row of ``like`` (on its device and dtype)."""
+        return torch.randn(
+            (like.shape[0], self.sampler_.momentum_dim),
+            generator=generator,
+            device=like.device,
+            dtype=like.dtype,
         ) / math.sqrt(self.momentum_penalty)
-        return position, momentum, index
+
+    def _dynamics_pass(self, energy_fn, position, generator):
+        """One pass of the fitted dynamics from ``position`` with a fresh momentum, no graph."""
+        with torch.no_grad(), frozen_parameters(self.energy_model_):
+            output = self.sampler_(
+                energy_fn,
+                position,
+                self._fresh_momentum(position, generator),
+                create_graph=False,
+                generator=generator,
+                track_density=False,
+            )
+        return output.state.position.detach()
 
     def _sampler_objective(self, output, log_q0):
         """``E_q[H(x_T, v_T)]`` and the entropy estimate ``H(q_T)``.
@@ -1142,21 +1161,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 # More draws than persistent chains: several draws start from the same chain,
                 # and further passes of the dynamics with fresh momenta separate the copies.
                 for _ in range(DECORRELATION_PASSES):
-                    momentum = torch.randn(
-                        (n_samples, self.sampler_.momentum_dim),
-                        generator=generator,
-                        device=position.device,
-                        dtype=position.dtype,
-                    ) / math.sqrt(self.momentum_penalty)
-                    with frozen_parameters(self.energy_model_):
-                        position = self.sampler_(
-                            self.energy_model_,
-                            position,
-                            momentum,
-                            create_graph=False,
-                            generator=generator,
-                            track_density=False,
-                        ).state.position
+                    position = self._dynamics_pass(self.energy_model_, position, generator)
         return position
 
     def _mcmc_step_size(self):
@@ -1362,22 +1367,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         state = torch.where(missing_t, start.to(observed.dtype), observed)
         steps = [state]
         for _ in range(int(n_steps)):
-            momentum = torch.randn(
-                (flat.shape[0], self.sampler_.momentum_dim),
-                generator=generator,
-                device=self._device,
-                dtype=self._dtype,
-            ) / math.sqrt(self.momentum_penalty)
-            with torch.no_grad(), frozen_parameters(self.energy_model_):
-                output = self.sampler_(
-                    conditional_energy,
-                    state,
-                    momentum,
-                    create_graph=False,
-                    generator=generator,
-                    track_density=False,
-                )
-            state = torch.where(missing_t, output.state.position.detach(), observed)
+            moved = self._dynamics_pass(conditional_energy, state, generator)
+            state = torch.where(missing_t, moved, observed)
             steps.append(state)
 
         def to_input(z):

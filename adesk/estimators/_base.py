@@ -381,6 +381,9 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.scale_ = np.where(scale > 1e-12 * np.maximum(np.abs(self.mean_), 1.0), scale, 1.0)
         self.history_ = {}
         self.n_iter_ = 0
+        # What training spends, accumulated over warm starts and partial_fit calls.
+        self.n_energy_evaluations_ = 0.0
+        self.fit_time_ = 0.0
         # Kernel centres of the importance-sampling proposal used for log Z when d > 2.
         subset = check_random_state_subset(X.shape[0], 2000, self.random_state)
         self._proposal_points = self._to_standardized_tensor(X[subset])
@@ -538,8 +541,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         finally:
             counter.remove()
-            self.n_energy_evaluations_ = getattr(self, "n_energy_evaluations_", 0.0) + counter.count
-            self.fit_time_ = getattr(self, "fit_time_", 0.0) + time.perf_counter() - started
+            self.n_energy_evaluations_ += counter.count
+            self.fit_time_ += time.perf_counter() - started
             self._set_training_mode(False)
             for hook in hooks:
                 hook.remove()
