@@ -87,6 +87,8 @@ def test_default_ade_has_no_thin_direction_bias(thin_gaussian):
         warnings.simplefilter("error", SamplerLagWarning)
         est = _fit_quadratic(X_train)
     assert est.gradient_penalty == 0.0
+    # The thin direction (correlation eigenvalue 0.0025) makes "auto" whiten the data.
+    assert est.standardize_ == "whiten"
     assert abs(est.score(X_test) - truth) < 0.05
     assert np.abs(np.asarray(est.history_["energy_gap"][-100:])).mean() < 1.0
 
@@ -95,7 +97,10 @@ def test_default_ade_has_no_thin_direction_bias(thin_gaussian):
 def test_gradient_penalty_bias_matches_closed_form(thin_gaussian):
     """The same fit with a penalty of 0.01 misses the truth by the closed form's amount."""
     X_train, X_test, truth = thin_gaussian
-    est = _fit_quadratic(X_train, gradient_penalty=0.01)
+    # The closed form is in per-feature standardized units, on the whole training set.
+    est = _fit_quadratic(
+        X_train, gradient_penalty=0.01, standardize="per_feature", early_stopping=False
+    )
     predicted = penalty_cost(1 - RHO, 0.01) + penalty_cost(1 + RHO, 0.01)
     assert abs((truth - est.score(X_test)) - predicted) < 0.06
 

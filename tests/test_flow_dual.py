@@ -363,6 +363,7 @@ def test_gaussian_parameter_recovery(n_features, flow, start):
         flow_hidden_layer_sizes=(16,),
         gradient_penalty=0.0,
         max_iter=500,
+        early_stopping=False,
         learning_rate_init=1e-2,
         partition_resolution=64,
         partition_n_samples=256,

@@ -221,6 +221,7 @@ def test_denoising_inflates_the_variance_by_noise_std_squared(n_features):
     est = ScoreMatchingEstimator(
         method="denoising",
         noise_std=noise_std,
+        early_stopping=False,
         energy_model=_perturbed_gaussian,
         learning_rate_init=3e-2,
         max_iter=600,

@@ -269,6 +269,7 @@ def _make_estimator(model, settings, image_shape, seed):
         spectral_norm=True,
         base_precision=0.0,
         standardize="global",
+        early_stopping=False,
         batch_size=64,
         learning_rate_init=1e-4,
         max_iter=s["max_iter"],

@@ -212,6 +212,9 @@ def fit_adesk_config(dataset, label, params, seed=0, partition_params=None, devi
     est = cls(
         **base,
         **params,
+        # The configurations (and so the number of iterations) are chosen on the validation
+        # split here, so no part of the training split is held out for early stopping.
+        early_stopping=False,
         partition="ais",
         **(partition_params or {}),
         random_state=seed,

@@ -4,17 +4,22 @@
 (no tuning, ``partition="ais"``) on the standardized train split of iris, wine, breast_cancer
 and dequantized digits (the splits of ``python -m adesk.benchmarks likelihood``), for several
 seeds, and reports the test log-likelihood (mean +- sd over seeds), the mean energy gap between
-the negatives and the data over the last 10% of iterations, ``log Z`` and the wall time, beside
+the negatives and the data over the last 10% of the iterations that produced the returned
+model, ``log Z``, the wall time, the
+iterations run (and the returned one, with early stopping), the standardization used and how
+many fits raised the lag alarm (judged, like the warning, up to the returned model), beside
 the tuned GMM and KDE of the same split (the best of each grid chosen on validation). It is the
 check that a user who changes nothing gets a sane model.
 """
 
 import os
 import time
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
 
+from ..training import SamplerLagWarning
 from ._likelihood import REAL_DATASETS, run_baselines, standardized_splits
 
 #: label -> (class name in :mod:`adesk.estimators`, parameters beyond the defaults)
@@ -38,8 +43,12 @@ def fit_default(dataset, label, seed, max_iter=None):
     if max_iter is not None:
         params["max_iter"] = max_iter
     start = time.perf_counter()
-    est = cls(**params).fit(X_train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = cls(**params).fit(X_train)
+    # The gap of the returned model: the last 10% of the iterations that led to it.
     gaps = np.asarray(est.history_.get("energy_gap", [np.nan]))
+    gaps = gaps[: getattr(est, "best_iteration_", None) or len(gaps)]
     return {
         "dataset": dataset,
         "estimator": label,
@@ -50,6 +59,11 @@ def fit_default(dataset, label, seed, max_iter=None):
         "log_z_std": float(est.log_partition_std_),
         "fit_s": time.perf_counter() - start,
         "n_train": X_train.shape[0],
+        "n_iter": int(est.n_iter_),
+        "best_iteration": getattr(est, "best_iteration_", None),
+        "standardize": est.standardize_,
+        "early_stopping": bool(est.early_stopping_),
+        "lag_alarm": any(issubclass(w.category, SamplerLagWarning) for w in caught),
     }
 
 
@@ -83,8 +97,9 @@ def run_real_defaults(datasets=REAL_DATASETS, seeds=(0, 1, 2), max_iter=None, n_
 def format_real_defaults(rows):
     """Markdown table: per dataset and estimator, mean +- sd over the seeds."""
     lines = [
-        "| dataset (train n) | estimator | test ll | E gap at end | log Z | fit s |",
-        "|---|---|---|---|---|---|",
+        "| dataset (train n) | estimator | test ll | E gap at end | log Z | fit s | iterations "
+        "(best) | standardize | alarms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     labels = list(dict.fromkeys(r["estimator"] for r in rows))
@@ -102,12 +117,19 @@ def format_real_defaults(rows):
             n_train = next(
                 (r["n_train"] for r in rows if "n_train" in r and r["dataset"] == name), ""
             )
-            extra = ["", "", ""]
+            extra = ["", "", "", "", "", ""]
             if "gap_end" in group[0]:
+                best = [r.get("best_iteration") for r in group]
+                iterations = "/".join(str(r.get("n_iter", "")) for r in group)
+                if any(b is not None for b in best):
+                    iterations += " (" + "/".join(str(b) for b in best) + ")"
                 extra = [
                     mean_sd([r["gap_end"] for r in group], 2),
                     mean_sd([r["log_z"] for r in group], 1),
                     mean_sd([r["fit_s"] for r in group], 0),
+                    iterations,
+                    "/".join(sorted({str(r.get("standardize", "")) for r in group})),
+                    f"{sum(bool(r.get('lag_alarm')) for r in group)}/{len(group)}",
                 ]
             lines.append(
                 f"| {name} ({n_train}) | {label} | {mean_sd([r['ll'] for r in group], 2)} | "

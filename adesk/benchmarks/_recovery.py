@@ -186,6 +186,8 @@ def learned_gaussian(est):
     The energy lives on ``z = (x - mean_) / scale_``, so ``mu = mean_ + scale_ * m`` and
     ``sigma^2 = (scale_ * exp(log_std))^2``.
     """
+    if est.whitening_ is not None:
+        raise ValueError("learned_gaussian needs a per-feature standardization, not whitening.")
     model = est.energy_model_
     mean = est.mean_ + est.scale_ * model.mean.detach().cpu().double().numpy()
     std = est.scale_ * np.exp(model.log_std.detach().cpu().double().numpy())
@@ -219,6 +221,10 @@ def _estimator_params(label, max_iter, learning_rate, start, seed, ade_initial="
         # The paper averages the parameters of the last epochs; an EMA over ~100 updates does
         # the same for the minibatch and chain noise of the final iterates.
         ema_decay=0.99,
+        # Parameters are read off the energy in per-feature units, from the whole training
+        # set (early stopping would take precedence over the moving average).
+        standardize="per_feature",
+        early_stopping=False,
         # log Z is not used here; a cheap estimate keeps the end of each fit short.
         partition="importance",
         partition_n_samples=1000,

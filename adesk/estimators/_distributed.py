@@ -13,7 +13,6 @@ the single-process run on the same global batch, up to float summation order.
 import numpy as np
 import torch
 
-from ._device import make_generator
 
 
 def process_group():
@@ -29,12 +28,12 @@ def process_group():
     return dist.get_rank(), dist.get_world_size()
 
 
-def _shared_seed(random_state, device):
-    """One seed agreed by all ranks: rank 0's draw from ``random_state``, broadcast."""
+def agreed_seed(seed, device):
+    """Rank 0's ``seed``, broadcast, so that every rank derives the same streams (a ``None``
+    or ``RandomState`` ``random_state`` draws a different seed on each rank)."""
     import torch.distributed as dist
 
-    generator = make_generator(random_state, "cpu")
-    seed = torch.randint(2**62, (1,), generator=generator)
+    seed = torch.tensor([int(seed)], dtype=torch.int64)
     # gloo broadcasts CPU tensors, NCCL CUDA tensors.
     backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
     seed = seed.to(backend_device)
@@ -42,21 +41,14 @@ def _shared_seed(random_state, device):
     return int(seed.item())
 
 
-def distributed_generators(random_state, device, rank):
+def distributed_generators(seed, device, rank):
     """The shared generator (minibatch indices, module initialisation) and this rank's own.
 
-    Both are seeded from one seed agreed by the ranks (an int ``random_state`` itself, so the
-    shared generator is the one a single-process fit uses; otherwise rank 0's draw, broadcast);
-    the rank's own generator from ``SeedSequence([seed, rank])``, so that ranks draw
-    independent chains and noise.
+    ``seed`` is the fit's seed, agreed by the ranks (:func:`agreed_seed`). The shared generator
+    is the one a single-process fit uses (same minibatches, same start); the rank's own is
+    seeded from ``SeedSequence([seed, rank])``, so that ranks draw independent chains and noise.
     """
-    if isinstance(random_state, (int, np.integer)):
-        # The same generator a single-process fit would use: same minibatches, same start.
-        seed = int(random_state)
-        shared = make_generator(seed, device)
-    else:
-        seed = _shared_seed(random_state, device)
-        shared = torch.Generator(device=device).manual_seed(seed)
+    shared = torch.Generator(device=device).manual_seed(seed)
     own_seed = int(np.random.SeedSequence([seed, rank]).generate_state(1, dtype=np.uint64)[0])
     own = torch.Generator(device=device).manual_seed(own_seed % 2**63)
     return shared, own

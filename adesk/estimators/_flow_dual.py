@@ -31,7 +31,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
     game's solution is the maximum likelihood estimate whenever the flow can represent the
     model.
 
-    All computation happens on standardized data ``z = (x - mean_) / scale_``; the flow's base
+    All computation happens on standardized data ``z`` (see ``standardize``); the flow's base
     distribution starts at ``N(0, I)`` and every layer at the identity.
 
     Parameters
@@ -64,10 +64,16 @@ class FlowDualEstimator(BaseEnergyEstimator):
         :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
         (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
         without an image shape are treated as ``(1, 1, n_features)`` images).
-    standardize : {"per_feature", "global", "none"}, default="per_feature"
-        How inputs are scaled before the energy sees them: each feature to zero mean and unit
-        variance, all features by one mean and one scale (keeps the relative scale of pixels,
-        for images), or not at all. Scores are always in the original units.
+    standardize : {"auto", "per_feature", "whiten", "global", "none"}, default="auto"
+        How inputs are mapped before the energy sees them: each feature to zero mean and unit
+        variance (``"per_feature"``); the same, then rotated and rescaled by the inverse square
+        root of the correlation matrix so that every direction of the data's spread is one
+        unit wide (``"whiten"``: thin directions from correlated features otherwise stall a
+        sampler with one step size); all features by one mean and one scale (``"global"``:
+        keeps the relative scale of pixels, for images); or not at all. ``"auto"`` whitens
+        tabular data whose correlation matrix has an eigenvalue below 0.01 when there are at
+        least 5 samples per feature, and scales per feature otherwise; the choice is
+        ``standardize_``. Scores are always in the original units.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -93,11 +99,20 @@ class FlowDualEstimator(BaseEnergyEstimator):
     tol : float or None, default=None
         ``None``: run ``max_iter`` iterations. A float: the windowed energy loss must settle
         within ``tol`` (see :class:`~adesk.ADEDensityEstimator`), else a ConvergenceWarning.
-    early_stopping : bool, default=False
-        Stop on the held-out normalised log-likelihood and return the best model.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the training data, score it (normalised, as
+        ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
+        checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
+        the best model seen (with its sampler state). It guards against overfitting and late
+        runaways at the cost of one ``log Z`` estimate (a quarter of the final budget) per
+        check. ``"auto"`` turns it on below 5,000 training samples, where the default budget
+        can overfit (when the split holds at least 5 points and ``max_iter`` allows two
+        checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
     validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=10
-    validation_interval : int, default=100
+    n_iter_no_change : int, default=5
+        Number of checks (windows of ``validation_interval`` iterations) without improvement
+        that ends training (early stopping) or over which the loss must be stable (``tol``).
+    validation_interval : int, default=50
     warm_start : bool, default=False
         Reuse the fitted modules and optimizers when ``fit`` is called again.
     verbose : int, default=0
@@ -154,6 +169,12 @@ class FlowDualEstimator(BaseEnergyEstimator):
     flow_ : FlowInitial
         The dual sampler, a flow on standardized inputs (built with no momentum).
     mean_, scale_ : ndarray of shape (n_features,)
+        Per-feature offset and scale of the standardization.
+    whitening_ : ndarray of shape (n_features, n_features) or None
+        Symmetric whitening applied after the per-feature scaling (``standardize_ ==
+        "whiten"``), else None: the energy sees ``z = ((x - mean_) / scale_) @ whitening_``.
+    standardize_ : str
+        The standardization used (``"auto"`` resolved).
         Standardization of the training data.
     log_partition_, log_partition_std_ : float
         ``log Z`` of ``exp(-E)`` in the original coordinates and its error (quadrature: change
@@ -161,9 +182,15 @@ class FlowDualEstimator(BaseEnergyEstimator):
     partition_method_ : {"quadrature", "importance", "ais"}
         The method that produced ``log_partition_``.
     partition_info_ : dict
-        The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...).
+        The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...;
+        ``importance_effective_sample_size`` when ``"auto"`` fell back to AIS).
     n_iter_ : int
     converged_ : bool
+        Whether a stopping criterion was met before ``max_iter`` (as in MLPClassifier): the
+        validation score stopped improving (early stopping) or the loss settled within
+        ``tol``. False when neither was asked for: training then runs ``max_iter`` iterations.
+    early_stopping_ : bool
+        Whether early stopping was used (``"auto"`` resolved).
     loss_curve_ : list of float
         Energy loss ``mean E(data) - mean E(samples)`` per iteration.
     history_ : dict of list of float
@@ -230,7 +257,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
         gradient_penalty=0.01,
         energy_model="mlp",
         image_shape=None,
-        standardize="per_feature",
+        standardize="auto",
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         spectral_norm=False,
@@ -242,10 +269,10 @@ class FlowDualEstimator(BaseEnergyEstimator):
         max_iter=5000,
         ema_decay=None,
         tol=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
-        validation_interval=100,
+        n_iter_no_change=5,
+        validation_interval=50,
         warm_start=False,
         verbose=0,
         device="auto",
@@ -396,8 +423,9 @@ class FlowDualEstimator(BaseEnergyEstimator):
     def flow_log_prob(self, X):
         """Exact log-density of the fitted flow ``q`` at ``X``, in the original coordinates.
 
-        The flow lives on standardized data ``z = (x - mean_) / scale_``, so
-        ``log q_x(x) = log q_z(z) - sum(log scale_)``. Planar layers are inverted numerically
+        The flow lives on standardized data ``z`` (see ``standardize``), so
+        ``log q_x(x) = log q_z(z) - log|dx/dz|`` (``sum(log scale_)`` without whitening).
+        Planar layers are inverted numerically
         to floating-point precision (:meth:`adesk.initial.PlanarFlow.inverse`).
 
         Parameters
@@ -418,4 +446,4 @@ class FlowDualEstimator(BaseEnergyEstimator):
         if not pieces:
             return np.empty(0)
         log_q = torch.cat(pieces).to(torch.float64).cpu().numpy()
-        return log_q - float(np.log(self.scale_).sum())
+        return log_q - self._log_volume()

@@ -33,7 +33,7 @@ class GaussianNoise(torch.nn.Module):
     saved with the estimator); it has no trainable parameters.
 
     A noise object for :class:`NoiseContrastiveEstimator` needs two methods, both acting in
-    the estimator's standardized coordinates ``z = (x - mean_) / scale_``:
+    the estimator's standardized coordinates ``z = ((x - mean_) / scale_) @ whitening_``:
 
     - ``sample(n, generator) -> tensor of shape (n, n_features)``: ``n`` independent draws,
       using only the given ``torch.Generator`` for randomness (so fits are reproducible);
@@ -128,7 +128,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
     noise go, so the noise must cover the data's support; the estimator's variance is larger
     than maximum likelihood's, and grows when the noise is a poor match of the data.
 
-    All computation happens on standardized data ``z = (x - mean_) / scale_``; the built-in
+    All computation happens on standardized data ``z`` (see ``standardize``); the built-in
     noise is fitted there and a user noise object must work there too.
 
     Parameters
@@ -162,10 +162,16 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
         (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
         without an image shape are treated as ``(1, 1, n_features)`` images).
-    standardize : {"per_feature", "global", "none"}, default="per_feature"
-        How inputs are scaled before the energy sees them: each feature to zero mean and unit
-        variance, all features by one mean and one scale (keeps the relative scale of pixels,
-        for images), or not at all. Scores are always in the original units.
+    standardize : {"auto", "per_feature", "whiten", "global", "none"}, default="auto"
+        How inputs are mapped before the energy sees them: each feature to zero mean and unit
+        variance (``"per_feature"``); the same, then rotated and rescaled by the inverse square
+        root of the correlation matrix so that every direction of the data's spread is one
+        unit wide (``"whiten"``: thin directions from correlated features otherwise stall a
+        sampler with one step size); all features by one mean and one scale (``"global"``:
+        keeps the relative scale of pixels, for images); or not at all. ``"auto"`` whitens
+        tabular data whose correlation matrix has an eigenvalue below 0.01 when there are at
+        least 5 samples per feature, and scales per feature otherwise; the choice is
+        ``standardize_``. Scores are always in the original units.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -193,14 +199,20 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         ``None``: run ``max_iter`` iterations. A float: after training, the NCE loss averaged
         over windows of ``validation_interval`` iterations must have varied by less than
         ``tol`` over the last ``n_iter_no_change`` windows, else a ConvergenceWarning.
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the training data, score it (normalised, as
         ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
         checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
-        the best model seen (energy and ``c``).
+        the best model seen (with its sampler state). It guards against overfitting and late
+        runaways at the cost of one ``log Z`` estimate (a quarter of the final budget) per
+        check. ``"auto"`` turns it on below 5,000 training samples, where the default budget
+        can overfit (when the split holds at least 5 points and ``max_iter`` allows two
+        checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
     validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=10
-    validation_interval : int, default=100
+    n_iter_no_change : int, default=5
+        Number of checks (windows of ``validation_interval`` iterations) without improvement
+        that ends training (early stopping) or over which the loss must be stable (``tol``).
+    validation_interval : int, default=50
     warm_start : bool, default=False
         Reuse the fitted modules, noise and optimizer when ``fit`` is called again.
     verbose : int, default=0
@@ -267,6 +279,12 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         The noise distribution used for training (a :class:`GaussianNoise` for the built-in
         options, else a deep copy of the ``noise`` object), in standardized coordinates.
     mean_, scale_ : ndarray of shape (n_features,)
+        Per-feature offset and scale of the standardization.
+    whitening_ : ndarray of shape (n_features, n_features) or None
+        Symmetric whitening applied after the per-feature scaling (``standardize_ ==
+        "whiten"``), else None: the energy sees ``z = ((x - mean_) / scale_) @ whitening_``.
+    standardize_ : str
+        The standardization used (``"auto"`` resolved).
         Standardization of the training data.
     log_partition_, log_partition_std_ : float
         ``log Z`` of ``exp(-E)`` in the original coordinates and its error (quadrature: change
@@ -274,9 +292,15 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
     partition_method_ : {"quadrature", "importance", "ais"}
         The method that produced ``log_partition_``.
     partition_info_ : dict
-        The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...).
+        The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...;
+        ``importance_effective_sample_size`` when ``"auto"`` fell back to AIS).
     n_iter_ : int
     converged_ : bool
+        Whether a stopping criterion was met before ``max_iter`` (as in MLPClassifier): the
+        validation score stopped improving (early stopping) or the loss settled within
+        ``tol``. False when neither was asked for: training then runs ``max_iter`` iterations.
+    early_stopping_ : bool
+        Whether early stopping was used (``"auto"`` resolved).
     loss_curve_ : list of float
         NCE loss per iteration.
     history_ : dict of list of float
@@ -338,7 +362,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         sampling_steps=200,
         energy_model="mlp",
         image_shape=None,
-        standardize="per_feature",
+        standardize="auto",
         hidden_layer_sizes=(128, 128, 128),
         activation="silu",
         spectral_norm=False,
@@ -350,10 +374,10 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         max_iter=5000,
         ema_decay=None,
         tol=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
-        validation_interval=100,
+        n_iter_no_change=5,
+        validation_interval=50,
         warm_start=False,
         verbose=0,
         device="auto",
@@ -503,4 +527,4 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
     def log_normalizer_(self):
         """Learned ``c`` in the original coordinates: ``c + sum(log(scale_))``."""
         c = float(self.normalizer_.c.detach())
-        return c + float(np.log(self.scale_).sum())
+        return c + self._log_volume()

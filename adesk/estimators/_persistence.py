@@ -308,7 +308,7 @@ def _rebuild_modules(estimator, module_states, optimizer_states):
     """Recreate the modules from the parameters, then load the saved weights into them."""
     saved = dict(estimator.__dict__)
     points = estimator._proposal_points.to(torch.float64).cpu().numpy()
-    X = points * estimator.scale_ + estimator.mean_
+    X = estimator._unstandardize(points)
     # _initialise_state builds every module (and optimizer) for this configuration; it resets
     # the fitted attributes, which are put back right after.
     generator_state = estimator._generator.get_state()
