@@ -31,12 +31,11 @@ from ..training import EnergyEvaluationCounter, SamplerLagWarning, lagging_stret
 from ..training._engine import diverged_error
 from ..training._lag import lag_message
 from ._device import DTYPES, derived_seed, draw_seed, make_generator, resolve_device
-from ._standardize import fit_standardization, log_volume, resolve_standardize
 from ._distributed import (
+    agreed_seed,
     average_gradients_before_step,
     average_logs,
     broadcast_modules,
-    agreed_seed,
     distributed_generators,
     local_batch_size,
     process_group,
@@ -48,6 +47,7 @@ from ._persistence import (
     restore_estimator,
     save_estimator,
 )
+from ._standardize import fit_standardization, log_volume, resolve_standardize
 
 
 def random_subset(n_samples, max_size, seed):

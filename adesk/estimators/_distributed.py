@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 
-
 def process_group():
     """``(rank, world_size)`` of the default process group; a clear error when there is none."""
     import torch.distributed as dist

@@ -9,7 +9,6 @@ import copy
 import math
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
