@@ -540,3 +540,20 @@ def test_sample_more_draws_than_chains_gives_distinct_points(moons):
     est = fast_ade(max_iter=5, replay_buffer_size=16, step_size=3.0).fit(moons)
     draws = est.sample(400, random_state=0)
     assert len(np.unique(draws.round(8), axis=0)) == 400
+
+
+def test_early_stopping_auto_holds_out_a_split_on_small_data_only(moons):
+    from adesk.datasets import make_toy
+
+    assert len(moons) < 5000
+    small = fast_ade(max_iter=100).fit(moons)
+    assert small.early_stopping_ and len(small.validation_scores_) == 2
+    # Fewer than 5 validation points, or fewer than two checks: off.
+    tiny = fast_ade(max_iter=100).fit(moons[:40])
+    assert not tiny.early_stopping_ and not hasattr(tiny, "validation_scores_")
+    assert not fast_ade(max_iter=99).fit(moons).early_stopping_
+    large = fast_ade(max_iter=100).fit(make_toy("moons", 5000, random_state=0))
+    assert not large.early_stopping_
+    assert (
+        fast_ade(max_iter=4, early_stopping=True, validation_interval=2).fit(moons).early_stopping_
+    )

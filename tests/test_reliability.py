@@ -484,3 +484,49 @@ def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.pt") as info:
         est.save(target)
     assert ".adesk-" not in str(info.value)
+
+
+# ---------------------------------------------------------------- stopping and seeds
+def test_ctrl_c_keeps_the_model_trained_so_far(moons):
+    def interrupt(estimator, iteration, logs):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    est = fast_ade(max_iter=8, callbacks=interrupt)
+    with pytest.warns(UserWarning, match="interrupted .* after 3 of 8 iterations"):
+        est.fit(moons)
+    assert est.n_iter_ == 3 and len(est.history_["loss_energy"]) == 3
+    assert np.isfinite(est.log_partition_) and np.all(np.isfinite(est.score_samples(moons)))
+    assert est.converged_ is False
+    # warm_start continues from there.
+    est.set_params(warm_start=True, callbacks=None, max_iter=2)
+    assert est.fit(moons).n_iter_ == 5
+
+
+def test_callbacks_stop_training_through_a_public_method(moons):
+    def stop_at_two(estimator, iteration, logs):
+        if iteration == 2:
+            estimator.stop_training()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = fast_ade(max_iter=8, callbacks=stop_at_two).fit(moons)
+    assert est.n_iter_ == 2 and np.isfinite(est.log_partition_)
+
+
+def test_one_random_state_policy(moons):
+    """A RandomState is drawn from once per fit and every stream (the validation split
+    included) derives from that draw: equally seeded instances give the same model, one
+    instance reused gives another fit, None gives fresh fits."""
+    settings = dict(early_stopping=True, validation_interval=2, max_iter=6)
+    a = fast_ade(random_state=np.random.RandomState(3), **settings).fit(moons)
+    b = fast_ade(random_state=np.random.RandomState(3), **settings).fit(moons)
+    assert a.validation_scores_ == b.validation_scores_
+    np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
+    reused = fast_ade(random_state=np.random.RandomState(3), **settings)
+    first = reused.fit(moons).score_samples(moons)
+    second = reused.fit(moons).score_samples(moons)
+    np.testing.assert_array_equal(first, a.score_samples(moons))
+    assert not np.array_equal(first, second)
+    fresh = fast_ade(random_state=None, **settings)
+    assert fresh.fit(moons).validation_scores_ != fresh.fit(moons).validation_scores_

@@ -594,6 +594,15 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     p.copy_(mean)
         self.n_iter_ = start + n_done
         self.loss_curve_ = list(self.history_.get("loss_energy", []))
+        interrupted = getattr(self, "_interrupted", False)
+        if interrupted:
+            warnings.warn(
+                f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) after "
+                f"{n_done} of {n_iter} iterations; the model trained so far is kept and "
+                "normalised. Call fit again with warm_start=True to continue.",
+                UserWarning,
+                stacklevel=4,
+            )
         # The alarm judges the training that produced the returned model: with early
         # stopping, the iterations up to the best check.
         watched_end = start + n_done
@@ -610,7 +619,7 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if tracker is not None:
             tracker.restore_best()
             self.converged_ = tracker.stopped
-            if not tracker.stopped:
+            if not tracker.stopped and not interrupted:
                 warnings.warn(
                     f"{type(self).__name__}: the validation log-likelihood was still improving "
                     f"at max_iter={self.max_iter}; increase max_iter.",
@@ -618,10 +627,19 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     stacklevel=4,
                 )
         else:
-            self.converged_ = self._check_convergence()
+            self.converged_ = False if interrupted else self._check_convergence()
 
     # converged_ follows MLPClassifier: True only when a stopping criterion (``tol`` on the
     # loss, or early stopping on the validation score) was met before max_iter.
+
+    def stop_training(self):
+        """Ask a running ``fit`` or ``partial_fit`` to stop after the current iteration.
+
+        Meant for callbacks (:class:`adesk.training.Callback`): the fit then finishes as
+        usual with the iterations done so far (normalised, ``n_iter_`` set, the best model
+        kept under early stopping). Outside training it has no effect.
+        """
+        self._stop_training = True
 
     def _after_step_logs(self, logs):
         """Hook called with each iteration's logged floats once they are final (averaged over

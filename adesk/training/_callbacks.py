@@ -10,8 +10,8 @@ class Callback:
     Examples
     --------
     A callback that keeps the energy loss of every iteration and ends training after a budget
-    of iterations (setting ``estimator._stop_training`` stops the loop after the current
-    iteration):
+    of iterations (``estimator.stop_training()`` ends the loop after the current iteration;
+    the fit then finishes as usual):
 
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
@@ -23,7 +23,7 @@ class Callback:
     ...     def on_iteration_end(self, estimator, iteration, logs):
     ...         self.losses.append(logs["loss_energy"])
     ...         if iteration >= self.budget:
-    ...             estimator._stop_training = True
+    ...             estimator.stop_training()
     >>> log = LossLog(budget=3)
     >>> est = ADEDensityEstimator(max_iter=10, hidden_layer_sizes=(8,), n_steps=2,
     ...                           partition_resolution=16, random_state=0, device="cpu",

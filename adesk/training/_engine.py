@@ -76,7 +76,8 @@ def run_training(
     checks that each is finite (nothing is ever replaced by a number), appends every value to
     ``estimator.history_[name]``, shows progress (``estimator.verbose``: 1 redraws a progress
     bar on stderr, 2 or more prints a line every ``print_every`` iterations), calls
-    ``after_step`` and the estimator's callbacks.
+    ``after_step`` and the estimator's callbacks. A ``KeyboardInterrupt`` (Ctrl-C) ends the
+    loop without losing the iterations already done.
 
     A :class:`TrainingDivergedError` (raised by ``step_fn`` or by the check of its values)
     propagates unless ``recover`` is given: then ``recover(error)`` restores an earlier state
@@ -102,7 +103,9 @@ def run_training(
     Returns
     -------
     n_done : int
-        Iterations performed (``n_iter`` unless a callback sets ``estimator._stop_training``).
+        Iterations performed: ``n_iter`` unless a callback asked to stop
+        (``estimator.stop_training()``, which sets ``estimator._stop_training``) or the user
+        interrupted training (``KeyboardInterrupt``, recorded as ``estimator._interrupted``).
 
     Examples
     --------
@@ -124,6 +127,7 @@ def run_training(
     progress = ProgressBar(n_iter, type(estimator).__name__) if verbose == 1 else None
     start = time.perf_counter()
     estimator._stop_training = False
+    estimator._interrupted = False
     n_done = 0
     logs = {}
     try:
@@ -159,6 +163,10 @@ def run_training(
                     callback(estimator, iteration, logs)
             if estimator._stop_training:
                 break
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was trained (as skorch does): the caller finishes the fit with
+        # the iterations done so far and says so.
+        estimator._interrupted = True
     finally:
         if progress is not None:
             progress.close(logs)
