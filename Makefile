@@ -2,14 +2,20 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# A CPU build of torch keeps a fresh install small; any torch >= 2.2 already in the venv is kept.
+# A fresh venv gets the CPU build of torch from PyTorch's CPU wheel index (small; pip's default
+# index gives the CUDA build on Linux, several GB). Where that index cannot be reached, pip's
+# default index is used. Any torch >= 2.2 already in the venv is kept. Override with e.g.
+# `make demo TORCH_INDEX=` (your platform's default build) or TORCH_SPEC=torch.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX_ARGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --timeout 15 --retries 1,)
 
 .PHONY: demo test lint format benchmark docs clean
 
 $(VENV)/.core-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)" || $(PY) -m pip install torch
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install $(TORCH_INDEX_ARGS) "$(TORCH_SPEC)" \
+		|| $(PY) -m pip install "$(TORCH_SPEC)" || $(PY) -m pip install torch
 	$(PY) -m pip install -e .
 	touch $@
 

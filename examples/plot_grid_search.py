@@ -49,6 +49,8 @@ common = dict(
     device="cpu",
     random_state=0,
 )
+# adesk's estimators standardize their input themselves; the scaler is here only to show a
+# pipeline (after it, the estimators' own standardization is the identity).
 pipeline = Pipeline([("scale", StandardScaler()), ("est", ADEDensityEstimator(**common))])
 param_grid = {
     "est": [

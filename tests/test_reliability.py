@@ -439,10 +439,26 @@ def test_progress_bar_redraws_over_longer_lines():
     bar.update(1, {"loss": -1.23456789})
     bar.update(2, {"loss": 1.0})
     bar.close({"loss": 1.0})
-    first, second, final = stream.getvalue().split("\r")[1:]
-    assert len(second) == len(first)  # padded: no remnant of the longer line stays visible
+    first, second = stream.getvalue().split("\r")[1:]
+    # Padded: no remnant of the longer line stays visible; close() only ends the line.
+    assert len(second) == len(first) + 1 and second.endswith("\n")
     assert second.rstrip().endswith("loss=1]")
-    assert final.startswith("Est  50%|") and " 2/4 " in final and final.endswith("\n")
+    assert second.startswith("Est  50%|") and " 2/4 " in second
+
+
+def test_progress_bar_draws_the_final_state_once():
+    """In a log file every redraw is a line: the last state must not be written twice."""
+    import io
+
+    from adesk.training._progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(2, "Est", stream=stream, min_interval=100.0)
+    bar.update(1, {"loss": 1.0})
+    bar.update(2, {"loss": 0.5})
+    bar.close({"loss": 0.5})
+    assert stream.getvalue().count(" 2/2 ") == 1
+    assert stream.getvalue().endswith("loss=0.5]\n")
 
 
 def test_warm_start_with_other_features_refuses_before_changing_anything():
@@ -530,3 +546,17 @@ def test_one_random_state_policy(moons):
     assert not np.array_equal(first, second)
     fresh = fast_ade(random_state=None, **settings)
     assert fresh.fit(moons).validation_scores_ != fresh.fit(moons).validation_scores_
+
+
+def test_progress_bar_uses_tqdm_only_when_installed(monkeypatch):
+    import sys
+
+    from adesk.training._progress import ProgressBar, TqdmProgressBar, make_progress_bar
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails as if not installed
+    assert isinstance(make_progress_bar(3, "Est"), ProgressBar)
+    monkeypatch.undo()
+    pytest.importorskip("tqdm")
+    bar = make_progress_bar(3, "Est")
+    assert isinstance(bar, TqdmProgressBar)
+    bar.close()

@@ -1,9 +1,9 @@
 """The paper's 14 two-dimensional toy distributions (ADE paper, Table 2).
 
-Each generator follows the generative process written down in
-``shared/spec/toy-datasets.md``. Lower-case names come from the FFJORD toy data,
-capitalised names from the deep kernel exponential family toy data; the names are
-case-sensitive because the paper uses both ``cos`` and ``Cosine``.
+Each generator's docstring states its generative process. Lower-case names come from the
+FFJORD toy data (Grathwohl et al., 2019), capitalised names from the deep kernel exponential
+family toy data (Wenliang et al., 2019); the names are case-sensitive because the paper uses
+both ``cos`` and ``Cosine``.
 """
 
 import numbers
@@ -553,7 +553,7 @@ def make_uniform(n_samples=1000, random_state=None):
     return rng.uniform(-3.0, 3.0, size=(n_samples, 2))
 
 
-# The paper's exact (case-sensitive) names, in the order of the spec.
+# The paper's exact (case-sensitive) names, in the order of its Table 2.
 _GENERATORS = {
     "swissroll": make_swissroll,
     "circles": make_circles,

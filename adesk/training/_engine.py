@@ -3,7 +3,7 @@
 import math
 import time
 
-from ._progress import ProgressBar
+from ._progress import make_progress_bar
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -124,7 +124,7 @@ def run_training(
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(estimator)
     verbose = int(estimator.verbose or 0)
-    progress = ProgressBar(n_iter, type(estimator).__name__) if verbose == 1 else None
+    progress = make_progress_bar(n_iter, type(estimator).__name__) if verbose == 1 else None
     start = time.perf_counter()
     estimator._stop_training = False
     estimator._interrupted = False

@@ -1,7 +1,8 @@
 """A one-line progress bar for long fits (``verbose=1``).
 
-tqdm is not among adesk's core dependencies, and a fit needs only a redrawn line with the
-fraction done, the rate, the remaining time and the latest losses, so the bar is written here.
+When tqdm is installed, the bar is tqdm's (``tqdm.auto``: a widget in Jupyter, a redrawn line
+in a terminal, sparse lines in a log file). tqdm is not among adesk's core dependencies, so
+without it a small bar of the same shape is drawn here.
 """
 
 import sys
@@ -46,6 +47,8 @@ class ProgressBar:
         self.start = time.perf_counter()
         self.last_draw = -float("inf")
         self.done = 0
+        # Iterations shown by the last draw (None before the first).
+        self.drawn = None
 
     def update(self, done, logs):
         """Record ``done`` iterations finished and redraw if enough time has passed."""
@@ -56,8 +59,9 @@ class ProgressBar:
             self._draw(now, logs)
 
     def close(self, logs=None):
-        """Draw the final state and end the line."""
-        self._draw(time.perf_counter(), logs or {})
+        """Draw the final state (unless it is already on screen) and end the line."""
+        if self.drawn != self.done:
+            self._draw(time.perf_counter(), logs or {})
         self.stream.write("\n")
         self.stream.flush()
 
@@ -78,3 +82,33 @@ class ProgressBar:
         self.last_length = len(line)
         self.stream.write("\r" + line + padding)
         self.stream.flush()
+        self.drawn = self.done
+
+
+class TqdmProgressBar:
+    """The same interface on top of ``tqdm.auto.tqdm`` (see :func:`make_progress_bar`)."""
+
+    def __init__(self, total, label, tqdm):
+        self.bar = tqdm(total=max(int(total), 0), desc=label, leave=True)
+
+    def update(self, done, logs):
+        self.bar.set_postfix(_shown(logs), refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self, logs=None):
+        if logs:
+            self.bar.set_postfix(_shown(logs), refresh=False)
+        self.bar.close()
+
+
+def _shown(logs):
+    return {name: f"{value:.4g}" for name, value in list(logs.items())[:3]}
+
+
+def make_progress_bar(total, label):
+    """tqdm's bar when tqdm is installed, else :class:`ProgressBar`."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return ProgressBar(total, label)
+    return TqdmProgressBar(total, label, tqdm)
