@@ -67,7 +67,8 @@ def test_adesk_configs_are_a_small_grid():
     for label in ("ADE", "CD-15", "PCD-15", "SM", "NCE", "NF"):
         configs = adesk_configs(label, 800)
         assert len(configs) <= 4
-        assert sorted(c["max_iter"] for c in configs) == [200, 800, 800, 800]
+        # A short run among them guards against overfitting the small training splits.
+        assert min(c["max_iter"] for c in configs) < 800
     assert {"gradient_penalty": 0.1}.items() <= adesk_configs("ADE", 800)[2].items()
     assert adesk_configs("NCE", 800)[2]["alpha"] == 1e-3
 

@@ -96,12 +96,7 @@ def test_summary_ratio_to_the_mle(tiny):
     assert np.isnan(by_label["SM"]["rmse_sd"])  # one run: no spread
 
 
-def test_paper_table_is_table_5():
-    assert PAPER_TABLE5 == {
-        "SM": {2: 2.18e-3, 5: 3.17e-3, 10: 3.90e-3},
-        "CD-5": {2: 5.67e-3, 5: 4.19e-1, 10: 6.36e-1},
-        "ADE": {2: 2.28e-3, 5: 3.09e-3, 10: 3.23e-3},
-    }
+def test_every_paper_row_has_an_estimator():
     assert set(PAPER_TABLE5) == set(RECOVERY_ESTIMATORS)
 
 

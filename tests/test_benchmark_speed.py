@@ -1,9 +1,10 @@
 """The speed benchmark's driver on a tiny grid (its numbers are measured, not asserted)."""
 
+import numpy as np
 import torch
 
 from adesk.benchmarks.__main__ import main
-from adesk.benchmarks._speed import format_speed, run_speed, saved_tensor_bytes
+from adesk.benchmarks._speed import _median_ratio, format_speed, run_speed, saved_tensor_bytes
 
 TINY = dict(
     rounds=1,
@@ -31,8 +32,7 @@ def test_saved_tensor_bytes_counts_each_storage_once():
 def test_run_speed_tables_on_a_tiny_grid():
     results = run_speed(settings=TINY)
     sampling = {row["method"]: row for row in results["sampling"]}
-    assert sampling["floor (forward + input gradient)"]["ratio_to_floor"] == 1.0
-    assert sampling["adesk run_mcmc (HMC kernel)"]["ratio_to_floor"] > 0
+    assert np.isfinite(sampling["adesk run_mcmc (HMC kernel)"]["ratio_to_floor"])
     assert "adesk ADE sample() (T=10, ADE defaults)" in sampling
     training = {row["method"]: row for row in results["training"]}
     # Checkpointing keeps the graph small; without it the unrolled energy activations stay.
@@ -40,11 +40,17 @@ def test_run_speed_tables_on_a_tiny_grid():
         training["ADE BPTT + checkpointing, T=2"]["graph_mib"]
         < 0.5 * training["ADE BPTT, T=2"]["graph_mib"]
     )
-    assert training["CD-15 (15 Langevin steps + MALA test)"]["ratio_to_cd15_langevin"] == 1.0
     assert [row["varied"] for row in results["scaling"]] == ["T", "batch", "dimension"]
     text = format_speed(results)
     assert "### Sampling from a fixed energy" in text and "| ADE BPTT, T=2 |" in text
-    assert torch.get_num_threads() >= 1
+
+
+def test_ratios_are_paired_by_round():
+    """A ratio is the median over rounds of time / reference time in the same round, which
+    cancels a slow round; the ratio of the medians (4 here) would not."""
+    times = np.array([2.0, 9.0, 4.0])
+    reference = np.array([1.0, 3.0, 1.0])
+    assert _median_ratio(times, reference) == 3.0
 
 
 def test_speed_command_writes_its_tables(tmp_path, capsys, monkeypatch):

@@ -17,24 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from adesk.datasets import make_toy
 from adesk.estimators._cd import _TARGET_ACCEPTANCE, ContrastiveDivergenceEstimator
 
-FAST_CD = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=8,
-    batch_size=16,
-    n_mcmc_steps=3,
-    n_leapfrog_steps=2,
-    sampling_steps=4,
-    replay_buffer_size=64,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=10,
-    random_state=0,
-    device="cpu",
-)
-
-
-def fast_cd(**overrides):
-    return ContrastiveDivergenceEstimator(**{**FAST_CD, **overrides})
+from ._configs import fast_cd
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import os
 
 import joblib
 import numpy as np
+import pytest
 from distributed import Client, LocalCluster
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
@@ -38,6 +39,7 @@ def _search(n_jobs):
     return GridSearchCV(pipeline, grid, cv=KFold(2), n_jobs=n_jobs)
 
 
+@pytest.mark.slow
 def test_grid_search_on_a_dask_cluster_matches_the_local_search():
     X = make_toy("moons", n_samples=300, random_state=0)
     serial = _search(1).fit(X)

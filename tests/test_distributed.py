@@ -76,6 +76,7 @@ def _assert_same_modules(a, b):
             assert torch.equal(p, q), f"{name}.{key} differs between ranks"
 
 
+@pytest.mark.slow
 def test_ddp_matches_the_single_process_run_on_the_same_global_batch(tmp_path):
     # Exact score matching has no randomness besides the minibatch, which every rank draws
     # from the shared generator: 2 processes x 32 rows = 1 process x 64 rows.
@@ -90,6 +91,7 @@ def test_ddp_matches_the_single_process_run_on_the_same_global_batch(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_two_process_ade_reaches_the_single_process_quality(tmp_path):
     rank0, rank1 = _run_ddp("ade", tmp_path)
     # Both players' gradients are averaged: energy, dynamics and q0 agree exactly.
@@ -110,6 +112,7 @@ def test_ddp_without_a_process_group_says_how_to_launch():
         _estimator("score_matching", "ddp").fit(_data(200))
 
 
+@pytest.mark.slow
 def test_batch_size_must_split_evenly(tmp_path):
     # A one-process group trains any batch size; over 2 processes 63 rows cannot split.
     dist.init_process_group(
@@ -128,6 +131,7 @@ def test_batch_size_must_split_evenly(tmp_path):
         local_batch_size(63, 2)
 
 
+@pytest.mark.slow
 def test_torchrun_entry_point_writes_an_ordinary_estimator(tmp_path):
     config = {
         "estimator": "ScoreMatchingEstimator",
@@ -157,6 +161,7 @@ def test_torchrun_entry_point_writes_an_ordinary_estimator(tmp_path):
     assert np.isfinite(est.score(_data(200)))
 
 
+@pytest.mark.slow
 def test_a_ddp_checkpoint_loads_without_a_process_group(tmp_path):
     # Checkpoints written during a DDP fit keep distributed="ddp"; loading one (to inspect it
     # or to resume under torchrun) must not need a process group.

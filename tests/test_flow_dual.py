@@ -15,22 +15,7 @@ from adesk.energies import GaussianEnergy
 from adesk.estimators._flow_dual import FlowDualEstimator
 from adesk.initial import FlowInitial
 
-FAST = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=8,
-    batch_size=16,
-    n_flow_layers=2,
-    flow_hidden_layer_sizes=(8,),
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=10,
-    random_state=0,
-    device="cpu",
-)
-
-
-def fast_flow_dual(**overrides):
-    return FlowDualEstimator(**{**FAST, **overrides})
+from ._configs import fast_flow_dual
 
 
 @parametrize_with_checks(
@@ -109,26 +94,6 @@ def test_fit_sets_attributes_and_history(moons):
     assert samples.shape == (11, 2) and samples.dtype == np.float64
     log_q = est.flow_log_prob(moons[:7])
     assert log_q.shape == (7,) and log_q.dtype == np.float64
-
-
-def test_default_parameters():
-    params = FlowDualEstimator().get_params()
-    expected = {
-        "flow": "planar",
-        "n_flow_layers": 10,
-        "flow_hidden_layer_sizes": (64, 64),
-        "sampler_learning_rate": None,
-        "sampler_updates": 1,
-        "gradient_penalty": 0.01,
-        "hidden_layer_sizes": (128, 128, 128),
-        "activation": "silu",
-        "batch_size": 256,
-        "learning_rate_init": 1e-3,
-        "max_iter": 5000,
-        "base_precision": 0.1,
-        "learning_rate_schedule": "cosine",
-    }
-    assert {key: params[key] for key in expected} == expected
 
 
 def test_flow_types_and_learning_rates(moons):

@@ -24,31 +24,17 @@ from adesk import (
     ScoreMatchingEstimator,
 )
 
-from ._configs import FAST_ADE
+from ._configs import fast
 
-# Small settings shared by the baselines (see tests/_configs.py); max_iter is low because
-# only the input handling is under test, not the quality of the fit.
-SMALL = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=5,
-    batch_size=16,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=5,
-    random_state=0,
-    device="cpu",
-)
-
+# The shared fast settings (tests/_configs.py) with fewer iterations: only the input handling
+# is under test, not the quality of the fit.
+FEW = dict(max_iter=5, partition_n_temperatures=5)
 FACTORIES = {
-    "ADE": lambda: ADEDensityEstimator(
-        **{**FAST_ADE, "max_iter": 5, "partition_n_temperatures": 5}
-    ),
-    "CD": lambda: ContrastiveDivergenceEstimator(
-        **SMALL, n_mcmc_steps=2, n_leapfrog_steps=2, sampling_steps=4, replay_buffer_size=64
-    ),
-    "SM": lambda: ScoreMatchingEstimator(**SMALL, sampling_steps=4),
-    "NCE": lambda: NoiseContrastiveEstimator(**SMALL, sampling_steps=4),
-    "FlowDual": lambda: FlowDualEstimator(**SMALL, n_flow_layers=2, flow_hidden_layer_sizes=(8,)),
+    "ADE": lambda: fast(ADEDensityEstimator, **FEW),
+    "CD": lambda: fast(ContrastiveDivergenceEstimator, n_mcmc_steps=2, **FEW),
+    "SM": lambda: fast(ScoreMatchingEstimator, **FEW),
+    "NCE": lambda: fast(NoiseContrastiveEstimator, **FEW),
+    "FlowDual": lambda: fast(FlowDualEstimator, **FEW),
 }
 NAMES = list(FACTORIES)
 

@@ -18,21 +18,7 @@ from adesk.datasets import make_toy
 from adesk.energies import GaussianEnergy
 from adesk.estimators._nce import NCE_NOISES, GaussianNoise, NoiseContrastiveEstimator
 
-FAST_NCE = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=8,
-    batch_size=16,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=10,
-    sampling_steps=4,
-    random_state=0,
-    device="cpu",
-)
-
-
-def fast_nce(**overrides):
-    return NoiseContrastiveEstimator(**{**FAST_NCE, **overrides})
+from ._configs import fast_nce
 
 
 class IsotropicNoise:

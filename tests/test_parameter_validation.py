@@ -31,6 +31,8 @@ from adesk import (
     ScoreMatchingEstimator,
 )
 
+from ._configs import fast
+
 ESTIMATORS = [
     ADEDensityEstimator,
     ContrastiveDivergenceEstimator,
@@ -39,21 +41,12 @@ ESTIMATORS = [
     FlowDualEstimator,
 ]
 
-# Tiny, fast settings: the invalid fits must fail before training, and the valid-option fits
-# only need to run end to end (two iterations, a coarse log Z).
-COMMON_FAST = dict(
-    hidden_layer_sizes=(8,),
-    max_iter=2,
-    batch_size=16,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=5,
-    random_state=0,
-    device="cpu",
-)
-FAST = {
+# The shared fast settings (tests/_configs.py), tinier still: the invalid fits must fail
+# before training, and the valid-option fits only need to run end to end (two iterations, a
+# coarse log Z, one-layer networks).
+TINY = dict(hidden_layer_sizes=(8,), max_iter=2, partition_n_temperatures=5)
+TINY_OWN = {
     ADEDensityEstimator: dict(
-        n_steps=2,
         replay_buffer_size=32,
         max_initial_points=30,
         n_flow_layers=1,
@@ -61,17 +54,15 @@ FAST = {
         initial_hidden_layer_sizes=(8,),
         logdet_terms=2,
     ),
-    ContrastiveDivergenceEstimator: dict(
-        n_mcmc_steps=2, n_leapfrog_steps=2, replay_buffer_size=32, sampling_steps=2
-    ),
+    ContrastiveDivergenceEstimator: dict(n_mcmc_steps=2, replay_buffer_size=32, sampling_steps=2),
     ScoreMatchingEstimator: dict(sampling_steps=2),
     NoiseContrastiveEstimator: dict(sampling_steps=2),
-    FlowDualEstimator: dict(n_flow_layers=1, flow_hidden_layer_sizes=(8,)),
+    FlowDualEstimator: dict(n_flow_layers=1),
 }
 
 
 def make(cls, **params):
-    return cls(**{**COMMON_FAST, **FAST[cls], **params})
+    return fast(cls, **{**TINY, **TINY_OWN[cls], **params})
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,6 @@ import adesk
 from adesk import (
     ADEDensityEstimator,
     ContrastiveDivergenceEstimator,
-    FlowDualEstimator,
-    NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
 )
 from adesk.datasets import make_toy
@@ -31,30 +29,9 @@ from adesk.energies import MLPEnergy
 from adesk.estimators._persistence import estimator_state, restore_estimator
 from adesk.training import TrainingDivergedError
 
-from ._configs import fast_ade
+from ._configs import ESTIMATOR_CLASSES, fast, fast_ade
 
-SMALL = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=8,
-    batch_size=16,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=5,
-    random_state=0,
-    device="cpu",
-)
-OWN = {
-    ADEDensityEstimator: dict(n_steps=2, max_initial_points=50, replay_buffer_size=64),
-    ContrastiveDivergenceEstimator: dict(n_mcmc_steps=3),
-    ScoreMatchingEstimator: {},
-    NoiseContrastiveEstimator: {},
-    FlowDualEstimator: dict(n_flow_layers=2),
-}
-CLASSES = list(OWN)
-
-
-def make(cls, **overrides):
-    return cls(**{**SMALL, **OWN[cls], **overrides})
+CLASSES = ESTIMATOR_CLASSES
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +43,7 @@ def moons():
 def fitted(moons):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {cls: make(cls).fit(moons) for cls in CLASSES}
+        return {cls: fast(cls).fit(moons) for cls in CLASSES}
 
 
 def assert_same_model(a, b, X):
@@ -131,7 +108,7 @@ class _NaNGradient(torch.autograd.Function):
 
 def faulty(cls, kind, at=3, **overrides):
     plan = {"kind": kind, "at": at}
-    est = make(cls, energy_model=lambda d: FaultyEnergy(d, plan), max_iter=20, **overrides)
+    est = fast(cls, energy_model=lambda d: FaultyEnergy(d, plan), max_iter=20, **overrides)
     plan["estimator"] = est
     return est
 
@@ -162,7 +139,7 @@ def test_each_fault_stops_training_with_a_clear_error(moons, cls, kind):
 @pytest.mark.parametrize("cls", CLASSES)
 @pytest.mark.parametrize("learning_rate", [1e30, 3e38])
 def test_absurd_learning_rate_raises(moons, cls, learning_rate):
-    est = make(cls, learning_rate_init=learning_rate, max_iter=20)
+    est = fast(cls, learning_rate_init=learning_rate, max_iter=20)
     with pytest.raises(TrainingDivergedError, match="diverged at iteration"):
         est.fit(moons)
     assert est.divergences_[-1]["action"] == "raised"
@@ -186,7 +163,7 @@ def test_rollback_recovers_from_a_transient_fault(moons, cls):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_rollback_gives_up_after_max_rollbacks(moons, cls):
-    est = make(cls, learning_rate_init=1e30, max_iter=20, divergence="rollback", max_rollbacks=2)
+    est = fast(cls, learning_rate_init=1e30, max_iter=20, divergence="rollback", max_rollbacks=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(TrainingDivergedError, match="max_rollbacks=2"):
@@ -209,7 +186,7 @@ class WalledEnergy(torch.nn.Module):
 
 
 def test_mcmc_rejects_and_counts_non_finite_energies(moons):
-    est = make(
+    est = fast(
         ContrastiveDivergenceEstimator,
         energy_model=WalledEnergy,
         n_mcmc_steps=10,
@@ -250,7 +227,7 @@ def test_round_trips_reproduce_scores_and_samples(fitted, moons, tmp_path, cls, 
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_loaded_estimator_continues_training_identically(moons, tmp_path, cls):
-    original = make(cls).fit(moons)
+    original = fast(cls).fit(moons)
     original.save(tmp_path / "model.pt")
     loaded = cls.load(tmp_path / "model.pt")
     # Optimizer moments, generator state and replay buffers all come back.
@@ -269,7 +246,7 @@ def test_saved_file_holds_only_tensors_and_plain_values(fitted, tmp_path):
 
 
 def test_unfitted_estimator_round_trip(tmp_path):
-    est = make(ScoreMatchingEstimator, max_iter=3)
+    est = fast(ScoreMatchingEstimator, max_iter=3)
     est.save(tmp_path / "model.pt")
     loaded = adesk.load(tmp_path / "model.pt")
     assert loaded.get_params() == est.get_params()
@@ -286,7 +263,7 @@ def test_load_refuses_other_files_and_classes(fitted, tmp_path):
 
 
 def test_callable_energy_model_must_be_passed_again(moons, tmp_path):
-    est = make(ScoreMatchingEstimator, energy_model=WalledEnergy, max_iter=3).fit(moons)
+    est = fast(ScoreMatchingEstimator, energy_model=WalledEnergy, max_iter=3).fit(moons)
     est.save(tmp_path / "model.pt")
     with pytest.raises(ValueError, match="pass it again"):
         adesk.load(tmp_path / "model.pt")
@@ -295,7 +272,7 @@ def test_callable_energy_model_must_be_passed_again(moons, tmp_path):
 
 
 def test_callbacks_are_not_saved_and_say_so(moons, tmp_path):
-    est = make(ScoreMatchingEstimator, callbacks=[lambda e, i, logs: None], max_iter=3)
+    est = fast(ScoreMatchingEstimator, callbacks=[lambda e, i, logs: None], max_iter=3)
     est.fit(moons).save(tmp_path / "model.pt")
     with pytest.warns(UserWarning, match="callbacks could not be saved"):
         loaded = adesk.load(tmp_path / "model.pt")
@@ -347,7 +324,7 @@ def test_checkpoints_resume_training(moons, tmp_path, cls):
     pattern = str(tmp_path / "ckpt-{iteration}.pt")
     # A constant rate: a resumed fit restarts the learning-rate schedule over its own max_iter.
     settings = dict(learning_rate_schedule="constant", checkpoint_interval=4)
-    full = make(cls, max_iter=10, checkpoint_path=pattern, **settings).fit(moons)
+    full = fast(cls, max_iter=10, checkpoint_path=pattern, **settings).fit(moons)
     assert sorted(os.listdir(tmp_path)) == ["ckpt-4.pt", "ckpt-8.pt"]
     resumed = adesk.load(tmp_path / "ckpt-4.pt")
     assert resumed.n_iter_ == 4
@@ -362,7 +339,7 @@ def test_checkpoints_resume_training(moons, tmp_path, cls):
 
 def test_checkpoint_without_pattern_is_overwritten(moons, tmp_path):
     path = tmp_path / "last.pt"
-    make(ScoreMatchingEstimator, max_iter=6, checkpoint_path=path, checkpoint_interval=2).fit(moons)
+    fast(ScoreMatchingEstimator, max_iter=6, checkpoint_path=path, checkpoint_interval=2).fit(moons)
     assert os.listdir(tmp_path) == ["last.pt"]
     assert adesk.load(path).n_iter_ == 6
 
@@ -373,7 +350,7 @@ def _record_threads(estimator, iteration, logs):
 
 
 def _search(n_jobs, cls=ADEDensityEstimator):
-    pipeline = make_pipeline(StandardScaler(), make(cls, max_iter=6))
+    pipeline = make_pipeline(StandardScaler(), fast(cls, max_iter=6))
     grid = {f"{pipeline.steps[-1][0]}__learning_rate_init": [1e-3, 3e-3]}
     return GridSearchCV(pipeline, grid, cv=KFold(2), n_jobs=n_jobs)
 
@@ -393,7 +370,7 @@ def test_grid_search_with_two_jobs_is_reproducible(moons, cls):
 def test_workers_do_not_oversubscribe_torch_threads(moons):
     from sklearn.model_selection import cross_validate
 
-    est = make(ScoreMatchingEstimator, max_iter=2, callbacks=_record_threads)
+    est = fast(ScoreMatchingEstimator, max_iter=2, callbacks=_record_threads)
     results = cross_validate(est, moons, cv=KFold(2), n_jobs=2, return_estimator=True)
     limit = max(1, (os.cpu_count() or 1) // 2)
     for fitted_est in results["estimator"]:
@@ -403,8 +380,8 @@ def test_workers_do_not_oversubscribe_torch_threads(moons):
 # -------------------------------------------------------------------------- determinism
 @pytest.mark.parametrize("cls", CLASSES)
 def test_same_random_state_is_bit_identical(moons, cls):
-    a = make(cls).fit(moons)
-    b = make(cls).fit(moons)
+    a = fast(cls).fit(moons)
+    b = fast(cls).fit(moons)
     assert a.history_ == b.history_
     assert_same_model(a, b, moons)
     for p, q in zip(a.energy_model_.parameters(), b.energy_model_.parameters()):
@@ -417,7 +394,7 @@ def test_global_random_state_untouched(moons, tmp_path, cls):
     np.random.seed(123)  # noqa: NPY002
     torch_state = torch.random.get_rng_state()
     numpy_state = np.random.get_state()  # noqa: NPY002
-    est = make(cls).fit(moons)
+    est = fast(cls).fit(moons)
     est.sample(10)
     est.score(moons)
     est.save(tmp_path / "model.pt")

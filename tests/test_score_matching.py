@@ -21,21 +21,7 @@ from adesk.estimators._score_matching import (
     score_matching_loss,
 )
 
-FAST_SM = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=8,
-    batch_size=16,
-    sampling_steps=4,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=10,
-    random_state=0,
-    device="cpu",
-)
-
-
-def fast_sm(**overrides):
-    return ScoreMatchingEstimator(**{**FAST_SM, **overrides})
+from ._configs import fast_sm
 
 
 @pytest.fixture(scope="module")
