@@ -60,9 +60,9 @@ def random_subset(n_samples, max_size, seed):
 PARTITION_METHODS = ("auto", "quadrature", "importance", "ais")
 
 #: ``early_stopping="auto"`` holds out a validation split below this many training samples:
-#: small data sets overfit within the default budget (measured on iris, 90 training points:
-#: -6.55 +- 3.56 nats without, -2.89 +- 0.10 with; ``python -m adesk.benchmarks
-#: realdefaults``), while large ones gain nothing from a smaller training split.
+#: small data sets overfit within the default budget (ADE on iris, 90 training points: -6.55
+#: +- 3.56 nats without, about -3 with; ``python -m adesk.benchmarks realdefaults``), while
+#: large ones gain nothing from a smaller training split.
 AUTO_EARLY_STOPPING_MAX_SAMPLES = 5000
 
 #: ... and when the validation split would hold at least this many points.

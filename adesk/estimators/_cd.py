@@ -181,7 +181,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         can overfit (when the split holds at least 5 points and ``max_iter`` allows two
         checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
     validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=5
+    n_iter_no_change : int, default=10
         Number of checks (windows of ``validation_interval`` iterations) without improvement
         that ends training (early stopping) or over which the loss must be stable (``tol``).
     validation_interval : int, default=50
@@ -372,7 +372,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         tol=None,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=5,
+        n_iter_no_change=10,
         validation_interval=50,
         warm_start=False,
         verbose=0,
