@@ -527,15 +527,20 @@ def test_gradient_checkpointing_trains_identically(moons, sampler, gradient):
     )
 
 
-def test_auto_learning_rate_shrinks_with_dimension():
-    """4e-3 in two dimensions, 4e-3 * sqrt(2 / d) above (the energy must not outrun the chains)."""
+def test_auto_learning_rate_shrinks_with_dimension_and_small_data():
+    """4e-3 in two dimensions, 4e-3 * sqrt(2 / d) above (the energy must not outrun the
+    chains), and at most 1e-3 below 5,000 training samples (small data sets overfit)."""
     rng = np.random.default_rng(0)
-    two = fast_ade(max_iter=1).fit(rng.normal(size=(50, 2)))
-    eight = fast_ade(max_iter=1).fit(rng.normal(size=(50, 8)))
-    assert two._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(4e-3)
-    assert eight._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(2e-3)
+
+    def rate(est):
+        return est._optimizers[0].param_groups[0]["initial_lr"]
+
+    assert rate(fast_ade(max_iter=1).fit(rng.normal(size=(5000, 2)))) == pytest.approx(4e-3)
+    assert rate(fast_ade(max_iter=1).fit(rng.normal(size=(5000, 8)))) == pytest.approx(2e-3)
+    assert rate(fast_ade(max_iter=1).fit(rng.normal(size=(4999, 2)))) == pytest.approx(1e-3)
+    assert rate(fast_ade(max_iter=1).fit(rng.normal(size=(200, 128)))) == pytest.approx(5e-4)
     fixed = fast_ade(max_iter=1, learning_rate_init=1e-2).fit(rng.normal(size=(50, 8)))
-    assert fixed._optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(1e-2)
+    assert rate(fixed) == pytest.approx(1e-2)
 
 
 def test_sample_more_draws_than_chains_gives_distinct_points(moons):

@@ -30,7 +30,7 @@ from ..initial import (
     LatentInitial,
 )
 from ..initial._common import isotropic_momentum_log_prob
-from ._base import BaseEnergyEstimator
+from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator
 from ._device import make_generator
 
 SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
@@ -43,6 +43,10 @@ TARGET_ACCEPTANCE = {"hmc": 0.65, "langevin": 0.574, "ghmc": 0.65}
 DECORRELATION_PASSES = 10
 #: ``learning_rate_init="auto"`` in two dimensions; it shrinks as ``sqrt(2 / n_features)`` above.
 AUTO_LEARNING_RATE = 4e-3
+#: ... and at most this below ``AUTO_EARLY_STOPPING_MAX_SAMPLES`` training samples, where the
+#: default rate overfits within a few hundred iterations (iris and wine, 3 seeds: -3.22 and
+#: -16.42 nats at the dimension rule's 2.8e-3 and 1.6e-3, -2.70 and -15.87 at 1e-3).
+AUTO_LEARNING_RATE_SMALL_DATA = 1e-3
 #: Gain of the multiplicative acceptance rule ``eta <- eta exp(gain (accepted - target))``.
 ADAPTATION_GAIN = 0.05
 #: Step sizes (standardized units) the acceptance rule keeps within.
@@ -310,7 +314,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         i.e. 4e-3 in two dimensions (where 1e-3 left the network short of the tuned mixture
         at 1,000 iterations) and 1.6e-3, 1e-3, 7e-4 for 13, 30, 64 features: with 4e-3 the
         energy outran the chains on the real data sets (wine, breast_cancer, digits) and ran
-        away, with the lag alarm firing (see ``benchmarks/README.md``).
+        away, with the lag alarm firing. Below 5,000 training samples it is at most 1e-3: small
+        data sets overfit within a few hundred iterations at the higher rates (iris, wine; see
+        ``benchmarks/README.md``).
     learning_rate_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"`` decays both learning rates to 5% over ``max_iter`` iterations.
     max_iter : int, default=1000
@@ -692,10 +698,14 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             )
 
     def _learning_rate(self):
-        """``learning_rate_init``; ``"auto"`` is ``4e-3 * min(1, sqrt(2 / n_features))``."""
+        """``learning_rate_init``; ``"auto"`` is ``4e-3 * min(1, sqrt(2 / n_features))``, at
+        most 1e-3 below 5,000 training samples."""
         if self.learning_rate_init != "auto":
             return float(self.learning_rate_init)
-        return AUTO_LEARNING_RATE * min(1.0, math.sqrt(2.0 / self.n_features_in_))
+        rate = AUTO_LEARNING_RATE * min(1.0, math.sqrt(2.0 / self.n_features_in_))
+        if getattr(self, "_n_fit_samples", math.inf) < AUTO_EARLY_STOPPING_MAX_SAMPLES:
+            rate = min(rate, AUTO_LEARNING_RATE_SMALL_DATA)
+        return rate
 
     def _step_size_shape(self):
         """``step_size_shape``, where ``"auto"`` is one step size when the acceptance rule

@@ -401,6 +401,8 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.mean_, self.scale_, self.whitening_ = fit_standardization(X, self.standardize_)
         self.history_ = {}
         self.n_iter_ = 0
+        # Training-set size: "auto" settings that depend on it (ADE's learning rate) read it.
+        self._n_fit_samples = X.shape[0]
         # What training spends, accumulated over warm starts and partial_fit calls.
         self.n_energy_evaluations_ = 0.0
         self.fit_time_ = 0.0
