@@ -7,9 +7,10 @@ Usage (on a machine with a CUDA device; prints a Markdown table)::
 
 For each device and batch size it fits ``ADEDensityEstimator`` with its defaults on moons for
 ``--warmup + --iterations`` iterations and reports the median duration of the iterations after
-the warm-up (time stamps from a callback), so allocation and compilation are left out. ``--compile`` adds rows whose energy network is wrapped
-in ``torch.compile(mode=...)`` (``"reduce-overhead"`` captures CUDA graphs on a GPU); a
-configuration that fails is reported with its error instead of stopping the run. All rows of
+the warm-up (time stamps from a callback), so allocation and compilation are left out.
+``--compile`` adds rows whose energy network is wrapped in ``torch.compile(mode=...)``
+(``"reduce-overhead"`` captures CUDA graphs on a GPU); a configuration that fails is reported
+with its error instead of stopping the run. All rows of
 one run are measured side by side, so their ratios are comparable; the GPU/CPU column divides
 by the CPU row of the same batch size.
 
