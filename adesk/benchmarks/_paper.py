@@ -33,15 +33,20 @@ training data with the model's samples, and the learned density) and ``figure2.p
 
 Budgets (measured on the 2-core development machine, both cores busy with another job, so
 these are upper bounds; seconds per training iteration with the paper's network and batch
-256, one thread: CD-15 0.11, ADE (adesk defaults) 0.05-0.07, ADE 0.016, SM 0.010, NF 0.007;
-drawing 1,000 samples by 200 HMC transitions for SM and CD: 6-7 s):
+256, one thread: CD-15 0.11, ADE 0.016, SM 0.010, NF 0.007; ADE (adesk defaults) 0.05-0.07
+with the defaults before 2026-12-02 and 0.012-0.017 with today's, measured idle by the
+``quality`` benchmark; drawing 1,000 samples by 200 HMC transitions for SM and CD: 6-7 s):
 
 - ``quick``: seed 0, 5,000 training points, 500 iterations, 5,000 test points, MMD at 2,000
   samples; about 2,200 CPU-seconds in all, i.e. about 18 minutes with ``n_jobs=2``.
 - ``full``: seeds 0-4, 10,000 training points, 5,000 iterations (ADE's default budget), 10,000
   test points, MMD at 10,000 samples; about 1,250 CPU-seconds per (dataset, seed) on that
   machine (SM and CD each spend about 80 s of it drawing 11,000 HMC samples), about 24
-  CPU-hours in all: about 1.5 hours with ``n_jobs=16`` on 16 cores. GPU runs were not
+  CPU-hours in all: about 1.5 hours with ``n_jobs=16`` on 16 cores. With today's ADE defaults
+  the "ADE (adesk defaults)" row costs about 60-85 s per (dataset, seed) at 5,000 iterations
+  instead of 250-350 s, which brings the projection to about 1,000 CPU-seconds per (dataset,
+  seed) and 20 CPU-hours in all: still about 10 hours on 2 cores, because CD-15 (550 s of
+  training per pair) and the HMC sampling of SM and CD dominate. GPU runs were not
   measured; with batch 256 and 128-unit layers each iteration is small, so spreading the
   jobs over CPU cores (``device="cpu"``) is the expected fast path.
 
