@@ -551,6 +551,20 @@ def test_sample_more_draws_than_chains_gives_distinct_points(moons):
     assert len(np.unique(draws.round(8), axis=0)) == 400
 
 
+def test_decorrelation_passes_reuse_the_end_gradient(moons):
+    """More draws than chains: the first pass costs ``n_steps + 1`` gradients (its start), each
+    of the ``DECORRELATION_PASSES`` after it ``n_steps`` (it starts where the last one ended,
+    whose energy and gradient are known)."""
+    from adesk.estimators._ade import DECORRELATION_PASSES
+    from adesk.training import EnergyEvaluationCounter
+
+    est = fast_ade(max_iter=5, replay_buffer_size=16, n_steps=3).fit(moons)
+    counter = EnergyEvaluationCounter(est.energy_model_, 400)
+    est.sample(400, random_state=0)
+    counter.remove()
+    assert counter.count == (3 + 1) + DECORRELATION_PASSES * 3
+
+
 def test_early_stopping_auto_holds_out_a_split_on_small_data_only(moons):
     from adesk.datasets import make_toy
 

@@ -195,7 +195,12 @@ class DynamicsEmbedding(nn.Module):
         """``E(x) + lambda/2 |v|^2`` per sample."""
         return state.energy + self.kinetic_energy(state.momentum)
 
-    def _start(self, energy_fn, position, momentum, create_graph):
+    def _start(self, energy_fn, position, momentum, create_graph, start_cache=None):
+        if start_cache is not None and not create_graph:
+            # The energy and gradient at ``position`` are already known (the end of a previous
+            # trajectory): the first half-step costs nothing.
+            energy, energy_grad = start_cache
+            return PhaseState(position, momentum, energy, energy_grad)
         energy, energy_grad = energy_and_gradient(energy_fn, position, create_graph=create_graph)
         return PhaseState(position, momentum, energy, energy_grad)
 
@@ -341,6 +346,7 @@ class HMCEmbedding(DynamicsEmbedding):
         return_trajectory=False,
         generator=None,
         track_density=True,
+        start_cache=None,
     ):
         """Run the ``n_steps`` layers from ``(position, momentum)``.
 
@@ -359,12 +365,17 @@ class HMCEmbedding(DynamicsEmbedding):
         track_density : bool, default=True
             Compute ``log_det_jacobian`` where it costs extra work (the deterministic Langevin
             embedding); ``False`` returns zeros there, for plain sampling.
+        start_cache : tuple of torch.Tensor or None, default=None
+            ``(energy, energy_grad)`` already known at ``position`` (e.g. the end state of a
+            previous trajectory), used instead of evaluating them when ``create_graph`` is
+            False. The deterministic Langevin embedding evaluates no separate start gradient
+            and ignores it.
 
         Returns
         -------
         EmbeddingOutput
         """
-        state = self._start(energy_fn, position, momentum, create_graph)
+        state = self._start(energy_fn, position, momentum, create_graph, start_cache)
         initial_state = state
         log_det = self._zeros(position)
         step_sizes = self._step_schedule(position, generator)

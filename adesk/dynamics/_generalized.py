@@ -368,13 +368,14 @@ class GeneralizedHMCEmbedding(DynamicsEmbedding):
         return_trajectory=False,
         generator=None,
         track_density=True,
+        start_cache=None,
     ):
         """Run the layers from ``(position, momentum)``; momentum has ``latent_dim`` columns.
 
         See :meth:`HMCEmbedding.forward` for the parameters; returns an
         :class:`~adesk.dynamics.EmbeddingOutput`.
         """
-        state = self._start(energy_fn, position, momentum, create_graph)
+        state = self._start(energy_fn, position, momentum, create_graph, start_cache)
         initial_state = state
         log_det = self._zeros(position)
         step_sizes = self._step_schedule(position, generator)

@@ -108,6 +108,7 @@ class LangevinEmbedding(DynamicsEmbedding):
         generator=None,
         track_density=True,
         noise=None,
+        start_cache=None,
     ):
         """Run the layers; ``generator`` draws the noise (and the Metropolis uniforms).
 
@@ -118,7 +119,7 @@ class LangevinEmbedding(DynamicsEmbedding):
         :class:`EmbeddingOutput` whose ``hamiltonian`` is
         ``E(x_T) + sum_t lambda_t/2 |v_t|^2 + lambda/2 |v_0|^2``.
         """
-        state = self._start(energy_fn, position, momentum, create_graph)
+        state = self._start(energy_fn, position, momentum, create_graph, start_cache)
         n, d = position.shape
         step_sizes = self.step_sizes().to(position.dtype)
         log_stds = self.log_noise_std.to(position.dtype)
@@ -265,6 +266,7 @@ class DeterministicLangevinEmbedding(DynamicsEmbedding):
         return_trajectory=False,
         generator=None,
         track_density=True,
+        start_cache=None,
     ):
         """Run the layers; ``generator`` draws the probes of the stochastic log-det estimators.
 

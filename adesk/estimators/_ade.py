@@ -985,8 +985,14 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             dtype=like.dtype,
         ) / math.sqrt(self.momentum_penalty)
 
-    def _dynamics_pass(self, energy_fn, position, generator):
-        """One pass of the fitted dynamics from ``position`` with a fresh momentum, no graph."""
+    def _dynamics_pass(self, energy_fn, position, generator, start_cache=None, return_cache=False):
+        """One pass of the fitted dynamics from ``position`` with a fresh momentum, no graph.
+
+        ``start_cache`` is ``(energy, gradient)`` at ``position`` if known (then the pass costs
+        ``n_steps`` gradients instead of ``n_steps + 1``); ``return_cache=True`` also returns
+        that pair at the end position (None where the embedding does not keep it), so that
+        consecutive passes chain without evaluating the same gradient twice.
+        """
         with torch.no_grad(), frozen_parameters(self.energy_model_):
             output = self.sampler_(
                 energy_fn,
@@ -995,8 +1001,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 create_graph=False,
                 generator=generator,
                 track_density=False,
+                start_cache=start_cache,
             )
-        return output.state.position.detach()
+        end = output.state
+        if not return_cache:
+            return end.position.detach()
+        cache = None
+        if end.energy is not None and end.energy_grad is not None:
+            cache = (end.energy.detach(), end.energy_grad.detach())
+        return end.position.detach(), cache
 
     def _sampler_objective(self, output, log_q0):
         """``E_q[H(x_T, v_T)]`` and the entropy estimate ``H(q_T)``.
@@ -1191,8 +1204,14 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             if from_buffer and n_samples > self.replay_buffer_.shape[0]:
                 # More draws than persistent chains: several draws start from the same chain,
                 # and further passes of the dynamics with fresh momenta separate the copies.
+                end = output.state
+                cache = None
+                if end.energy is not None and end.energy_grad is not None:
+                    cache = (end.energy.detach(), end.energy_grad.detach())
                 for _ in range(DECORRELATION_PASSES):
-                    position = self._dynamics_pass(self.energy_model_, position, generator)
+                    position, cache = self._dynamics_pass(
+                        self.energy_model_, position, generator, cache, return_cache=True
+                    )
         return position
 
     def _mcmc_step_size(self):
