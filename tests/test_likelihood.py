@@ -141,7 +141,10 @@ def test_score_of_an_mlp_energy_matches_a_brute_force_grid():
     cell = np.prod([axis[1] - axis[0] for axis in axes])
     log_z = np.logaddexp.reduce(log_terms) + math.log(cell)
     reference = np.mean(-est.energy(X_test) - log_z)
-    assert abs(est.score(X_test) - reference) < 5e-3
+    # Exact up to the reported error, which covers the grid and the box (this barely trained
+    # energy keeps 0.005 nats of mass outside the box three times the data's range).
+    assert abs(est.score(X_test) - reference) < 2 * est.log_partition_std_ + 1e-4
+    assert est.log_partition_std_ >= est.partition_info_["wide_box_change"]
 
 
 def test_score_samples_is_deterministic_after_fit():

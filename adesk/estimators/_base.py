@@ -706,8 +706,10 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Set ``log_partition_``, ``log_partition_std_``, ``partition_method_`` and
         ``partition_info_`` with the method chosen by ``partition``; ``budget`` scales the
         number of samples (or chains) and temperatures."""
-        # The quadrature box is three times the data's range per axis.
+        # The quadrature box is three times the data's range per axis; a box five times the
+        # range checks how much mass lies outside it.
         self._partition_bounds = data_bounds(X, margin=1.0)
+        self._partition_bounds_wide = data_bounds(X, margin=2.0)
         n_samples = self.partition_n_samples
         if n_samples is not None:
             n_samples = max(2, int(budget * n_samples))
@@ -810,8 +812,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return estimate
 
     def _quadrature_estimate(self):
-        """Midpoint rule on the box around the data; the error is the change from a grid twice
-        as coarse."""
+        """Midpoint rule on the box around the data (three times its range per axis).
+
+        The error is the larger of two checks: the change from a grid twice as coarse on the
+        same box (resolution), and the change from the same number of points on a box five
+        times the data's range (mass outside the box, plus the coarser cells' own error).
+        """
         n_features = self.n_features_in_
         resolution = self.partition_resolution if n_features <= 2 else 64
         result = log_partition_quadrature(
@@ -821,10 +827,20 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             device=self._device,
             dtype=self._dtype,
         )
+        wide = log_partition_quadrature(
+            self._raw_energy_tensor,
+            getattr(self, "_partition_bounds_wide", result.bounds),
+            resolution=resolution,
+            device=self._device,
+            dtype=self._dtype,
+        )
+        truncation = abs(wide.log_partition - result.log_partition)
         return {
             "method": "quadrature",
             "log_partition": result.log_partition,
-            "log_partition_std": result.error,
+            "log_partition_std": max(result.error, truncation),
+            "resolution_error": result.error,
+            "wide_box_change": truncation,
             "bounds": result.bounds,
             "resolution": result.resolution,
         }
