@@ -44,6 +44,7 @@ from ._guards import DivergenceGuard, ValidationTracker
 from ._persistence import (
     estimator_state,
     read_model_file,
+    register_estimator,
     restore_estimator,
     save_estimator,
 )
@@ -116,6 +117,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     >>> bool(np.isfinite(est.log_partition_)), len(est.loss_curve_)
     (True, 2)
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # Every estimator class can be loaded back from a file by its name (the persistence
+        # registry), without the persistence module importing the estimator modules.
+        super().__init_subclass__(**kwargs)
+        register_estimator(cls)
 
     _parameter_constraints = {
         "energy_model": [StrOptions({"mlp", "gaussian", "conv"}), callable],

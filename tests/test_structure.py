@@ -1,0 +1,49 @@
+"""The package's structure: no import cycle among the estimator modules."""
+
+import ast
+import pathlib
+
+import adesk.estimators
+
+PACKAGE = pathlib.Path(adesk.estimators.__file__).parent
+
+
+def _imported_siblings(path):
+    """Sibling modules of ``adesk.estimators`` that ``path`` imports, at any depth."""
+    siblings = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            siblings.add(node.module.split(".")[0])
+    return siblings
+
+
+def test_estimator_modules_import_each_other_without_a_cycle():
+    graph = {path.stem: _imported_siblings(path) for path in PACKAGE.glob("*.py")}
+    # Depth-first search for a back edge.
+    state = {}
+
+    def visit(module, stack):
+        state[module] = "open"
+        for other in graph.get(module, ()):
+            if state.get(other) == "open":
+                raise AssertionError(f"import cycle: {' -> '.join([*stack, module, other])}")
+            if other not in state:
+                visit(other, [*stack, module])
+        state[module] = "done"
+
+    for module in graph:
+        if module not in state:
+            visit(module, [])
+
+
+def test_every_estimator_is_registered_for_loading():
+    from adesk.estimators._persistence import ESTIMATOR_REGISTRY
+
+    for name in (
+        "ADEDensityEstimator",
+        "ContrastiveDivergenceEstimator",
+        "FlowDualEstimator",
+        "NoiseContrastiveEstimator",
+        "ScoreMatchingEstimator",
+    ):
+        assert ESTIMATOR_REGISTRY[name] is getattr(adesk.estimators, name)
