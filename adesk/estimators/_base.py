@@ -2,15 +2,12 @@
 
 import math
 import os
-import time
-import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -19,28 +16,15 @@ from ..dynamics import run_mcmc
 from ..dynamics._leapfrog import frozen_parameters
 from ..energies import ConvEnergy, GaussianEnergy, MLPEnergy
 from ..energies._mlp import ACTIVATIONS
-from ..partition import (
-    DefensiveProposal,
-    GaussianProposal,
-    data_bounds,
-    log_partition_ais,
-    log_partition_importance,
-    log_partition_quadrature,
-)
-from ..training import EnergyEvaluationCounter, SamplerLagWarning, lagging_stretch, run_training
-from ..training._engine import diverged_error
-from ..training._lag import lag_message
 from ._device import DTYPES, derived_seed, draw_seed, make_generator, resolve_device
 from ._distributed import (
     agreed_seed,
-    average_gradients_before_step,
-    average_logs,
     broadcast_modules,
     distributed_generators,
     local_batch_size,
     process_group,
 )
-from ._guards import DivergenceGuard, ValidationTracker
+from ._normalisation import PARTITION_METHODS, LogPartitionMixin
 from ._persistence import (
     estimator_state,
     read_model_file,
@@ -49,6 +33,7 @@ from ._persistence import (
     save_estimator,
 )
 from ._standardize import fit_standardization, log_volume, resolve_standardize
+from ._training_loop import TrainingLoopMixin
 
 
 def random_subset(n_samples, max_size, seed):
@@ -58,8 +43,6 @@ def random_subset(n_samples, max_size, seed):
     return np.random.default_rng(seed).choice(n_samples, max_size, replace=False)
 
 
-PARTITION_METHODS = ("auto", "quadrature", "importance", "ais")
-
 #: ``early_stopping="auto"`` holds out a validation split below this many training samples:
 #: small data sets overfit within the default budget (ADE on iris, 90 training points: -6.55
 #: +- 3.56 nats without, about -3 with; ``python -m adesk.benchmarks realdefaults``), while
@@ -68,14 +51,6 @@ AUTO_EARLY_STOPPING_MAX_SAMPLES = 5000
 
 #: ... and when the validation split would hold at least this many points.
 AUTO_EARLY_STOPPING_MIN_VALIDATION = 5
-
-# partition_n_samples=None: proposal draws for importance sampling, chains for AIS.
-DEFAULT_IMPORTANCE_SAMPLES = 10000
-DEFAULT_AIS_CHAINS = 512
-
-# partition="auto" in d > 2 keeps importance sampling when its effective sample size is at
-# least this fraction of the draws; otherwise it runs AIS.
-AUTO_IMPORTANCE_MIN_ESS_FRACTION = 0.1
 
 # Largest absolute input accepted: beyond it float32 arithmetic in the energy overflows.
 MAX_ABS_INPUT = 1e15
@@ -88,7 +63,9 @@ def _has_parametrizations(module):
     )
 
 
-class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseEnergyEstimator(
+    TrainingLoopMixin, LogPartitionMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Shared machinery of adesk's energy-based density estimators.
 
     ``fit`` validates the parameters and the data, standardizes the data (the energy network and
@@ -514,409 +491,12 @@ class BaseEnergyEstimator(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         :func:`~adesk.estimators._standardize.log_volume`)."""
         return log_volume(self.scale_, getattr(self, "whitening_", None))
 
-    def _learning_rate_factor(self, schedule, offset, n_iter):
-        if schedule == "constant" or n_iter <= 1:
-            return 1.0
-        # Cosine decay to 5% of the initial rate: late iterations average out minibatch noise.
-        progress = (offset - 1) / (n_iter - 1)
-        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    def _train(self, data, n_iter, schedule, validation=(None, None)):
-        X_val, X_bounds = validation
-        tracker = ValidationTracker(self, X_val, X_bounds) if X_val is not None else None
-        base_rates = [
-            [group["initial_lr"] for group in opt.param_groups] for opt in self._optimizers
-        ]
-        start = self.n_iter_
-
-        averaged = []
-        if self.ema_decay is not None and tracker is None:
-            averaged = [p.detach().clone() for p in self.energy_model_.parameters()]
-        guard = DivergenceGuard(self, extra_tensors=averaged)
-
-        def step(iteration):
-            factor = self._learning_rate_factor(schedule, iteration - start, n_iter)
-            factor *= self.learning_rate_scale_
-            for optimizer, rates in zip(self._optimizers, base_rates):
-                for group, rate in zip(optimizer.param_groups, rates):
-                    group["lr"] = rate * factor
-            try:
-                logs = self._training_step(data, iteration)
-            except RuntimeError as error:
-                # torch refuses an optimizer update whose scalar step overflows the dtype
-                # (an absurd learning rate): that is a divergence, reported as one.
-                if "overflow" not in str(error):
-                    raise
-                raise diverged_error(iteration, "optimizer step", math.inf) from error
-            if self._world_size > 1:
-                logs = average_logs(logs, self._device)
-            if "energy_samples" in logs and "energy_data" in logs:
-                logs["energy_gap"] = logs["energy_samples"] - logs["energy_data"]
-            # Before anything consumes the new state (validation, averages, checkpoints).
-            guard.check(iteration, logs)
-            self._after_step_logs(logs)
-            if tracker is not None and (iteration - start) % self.validation_interval == 0:
-                tracker.check(iteration)
-            if averaged:
-                with torch.no_grad():
-                    for mean, p in zip(averaged, self.energy_model_.parameters()):
-                        mean.lerp_(p, 1.0 - self.ema_decay)
-            return logs
-
-        def after_step(iteration):
-            guard.after_step(iteration)
-            if (
-                self.checkpoint_path is not None
-                and iteration % self.checkpoint_interval == 0
-                and self._rank == 0
-            ):
-                self.n_iter_ = iteration
-                self.save(str(self.checkpoint_path).format(iteration=iteration))
-
-        hooks = []
-        if self._world_size > 1:
-            hooks = [average_gradients_before_step(opt) for opt in self._optimizers]
-        self._set_training_mode(True)
-        counter = EnergyEvaluationCounter(self.energy_model_, self._local_batch_size)
-        started = time.perf_counter()
-        try:
-            n_done = run_training(
-                self,
-                step,
-                n_iter,
-                start_iteration=start,
-                recover=guard.recover,
-                after_step=after_step,
-            )
-        finally:
-            counter.remove()
-            self.n_energy_evaluations_ += counter.count
-            self.fit_time_ += time.perf_counter() - started
-            self._set_training_mode(False)
-            for hook in hooks:
-                hook.remove()
-        if averaged and n_done > 0:
-            # The returned energy is the exponential moving average of the iterates: it averages
-            # out the minibatch and chain noise of the last ~1 / (1 - ema_decay) updates.
-            with torch.no_grad():
-                for mean, p in zip(averaged, self.energy_model_.parameters()):
-                    p.copy_(mean)
-        self.n_iter_ = start + n_done
-        self.loss_curve_ = list(self.history_.get("loss_energy", []))
-        interrupted = getattr(self, "_interrupted", False)
-        if interrupted:
-            warnings.warn(
-                f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) after "
-                f"{n_done} of {n_iter} iterations; the model trained so far is kept and "
-                "normalised. Call fit again with warm_start=True to continue.",
-                UserWarning,
-                stacklevel=4,
-            )
-        # The alarm judges the training that produced the returned model: with early
-        # stopping, the iterations up to the best check.
-        watched_end = start + n_done
-        if tracker is not None and tracker.best_state is not None:
-            watched_end = min(watched_end, self.best_iteration_)
-        stretch = lagging_stretch(self.history_.get("energy_gap", [])[start:watched_end])
-        if stretch is not None:
-            stretch = (stretch[0] + start, stretch[1] + start, stretch[2])
-            warnings.warn(
-                lag_message(type(self).__name__, stretch, self._lag_advice()),
-                SamplerLagWarning,
-                stacklevel=4,
-            )
-        if tracker is not None:
-            tracker.restore_best()
-            self.converged_ = tracker.stopped
-            if not tracker.stopped and not interrupted:
-                warnings.warn(
-                    f"{type(self).__name__}: the validation log-likelihood was still improving "
-                    f"at max_iter={self.max_iter}; increase max_iter.",
-                    ConvergenceWarning,
-                    stacklevel=4,
-                )
-        else:
-            self.converged_ = False if interrupted else self._check_convergence()
-
-    # converged_ follows MLPClassifier: True only when a stopping criterion (``tol`` on the
-    # loss, or early stopping on the validation score) was met before max_iter.
-
-    def stop_training(self):
-        """Ask a running ``fit`` or ``partial_fit`` to stop after the current iteration.
-
-        Meant for callbacks (:class:`adesk.training.Callback`): the fit then finishes as
-        usual with the iterations done so far (normalised, ``n_iter_`` set, the best model
-        kept under early stopping). Outside training it has no effect.
-        """
-        self._stop_training = True
-
-    def _after_step_logs(self, logs):
-        """Hook called with each iteration's logged floats once they are final (averaged over
-        the processes under ``distributed="ddp"``, checked finite): rules that adapt to them
-        (step sizes following the acceptance rate) run here, so that every rank applies the
-        same update. The base class does nothing."""
-
     @property
     def device_(self):
         """The torch device of the fitted modules, as a string (``"cpu"``, ``"cuda:0"``, ...)."""
         check_is_fitted(self, "energy_model_")
         parameter = next(self.energy_model_.parameters(), None)
         return str(self._device if parameter is None else parameter.device)
-
-    def _lag_advice(self):
-        """What to change when the negatives lag the model (see :class:`SamplerLagWarning`)."""
-        return "Run more sampler transitions per iteration or lower learning_rate_init."
-
-    def _check_convergence(self):
-        """``tol=None`` means "run ``max_iter`` iterations with the schedule": there is no
-        criterion, so nothing is claimed (False) and nothing is warned.
-
-        With a ``tol``, training counts as converged when the mean energy loss of the last
-        ``n_iter_no_change`` windows of ``validation_interval`` iterations varies by less than
-        ``tol``; otherwise a :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
-        """
-        if self.tol is None:
-            return False
-        losses = np.asarray(self.history_.get("loss_energy", []))
-        window = self.validation_interval
-        n_windows = len(losses) // window
-        if n_windows >= self.n_iter_no_change + 1:
-            means = losses[: n_windows * window].reshape(n_windows, window).mean(axis=1)
-            recent = means[-(self.n_iter_no_change + 1) :]
-            if np.max(np.abs(np.diff(recent))) < self.tol:
-                return True
-        warnings.warn(
-            f"{type(self).__name__} reached max_iter={self.max_iter} without the energy loss "
-            f"settling within tol={self.tol}; increase max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
-        return False
-
-    def _set_training_mode(self, training):
-        """Switch every trained module to train or eval mode."""
-        for module in self._modules_to_train():
-            module.train(training)
-
-    def _finalise(self, X):
-        self._estimate_log_partition(X)
-        if not math.isfinite(self.log_partition_):
-            warnings.warn(
-                f"{type(self).__name__}: the log-partition estimate is not finite "
-                f"({self.log_partition_}); score_samples will return NaN.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-
-    # ------------------------------------------------------- normalisation
-    def _estimate_log_partition(self, X, budget=1.0):
-        """Set ``log_partition_``, ``log_partition_std_``, ``partition_method_`` and
-        ``partition_info_`` with the method chosen by ``partition``; ``budget`` scales the
-        number of samples (or chains) and temperatures."""
-        # The quadrature box is three times the data's range per axis; a box five times the
-        # range checks how much mass lies outside it.
-        self._partition_bounds = data_bounds(X, margin=1.0)
-        self._partition_bounds_wide = data_bounds(X, margin=2.0)
-        n_samples = self.partition_n_samples
-        if n_samples is not None:
-            n_samples = max(2, int(budget * n_samples))
-        estimate = self._compute_log_partition(
-            self.partition,
-            n_samples=n_samples,
-            n_temperatures=max(1, int(budget * self.partition_n_temperatures)),
-            bidirectional=False,
-            # The same seed at every call of one fit: early-stopping checks compare models
-            # with common random numbers.
-            generator=torch.Generator(device=self._device).manual_seed(
-                derived_seed(self._seed, "partition")
-            ),
-            budget=budget,
-        )
-        self.log_partition_ = estimate["log_partition"]
-        self.log_partition_std_ = estimate["log_partition_std"]
-        self.partition_method_ = estimate["method"]
-        self.partition_info_ = estimate
-
-    @with_thread_policy
-    def estimate_log_partition(
-        self,
-        method="ais",
-        n_samples=None,
-        n_temperatures=None,
-        bidirectional=False,
-        random_state=0,
-    ):
-        """Estimate ``log Z`` of the fitted energy again, without changing the estimator.
-
-        Use it to check the stored ``log_partition_``: with another method, more samples,
-        another seed, or a bidirectional AIS run whose gap bounds the error.
-
-        Parameters
-        ----------
-        method : {"ais", "importance", "quadrature", "auto"}, default="ais"
-        n_samples : int or None, default=None
-            Importance draws or AIS chains; ``None`` uses ``partition_n_samples`` or its default.
-        n_temperatures : int or None, default=None
-            AIS annealing steps; ``None`` uses ``partition_n_temperatures``.
-        bidirectional : bool, default=False
-            AIS only: also anneal back from the end points (``log_partition_reverse``).
-        random_state : int, RandomState instance or None, default=0
-
-        Returns
-        -------
-        estimate : dict
-            ``log_partition`` and ``log_partition_std`` in the original coordinates, the
-            ``method`` used and its diagnostics (effective sample size, acceptance rate, ...).
-        """
-        check_is_fitted(self, "log_partition_")
-        if method not in PARTITION_METHODS:
-            raise ValueError(f"method must be one of {PARTITION_METHODS}; got {method!r}.")
-        return self._compute_log_partition(
-            method,
-            n_samples=self.partition_n_samples if n_samples is None else n_samples,
-            n_temperatures=(
-                self.partition_n_temperatures if n_temperatures is None else n_temperatures
-            ),
-            bidirectional=bidirectional,
-            generator=make_generator(random_state, self._device),
-        )
-
-    def _compute_log_partition(
-        self, method, n_samples, n_temperatures, bidirectional, generator, budget=1.0
-    ):
-        n_features = self.n_features_in_
-        if method == "quadrature" and n_features > 3:
-            raise ValueError(
-                f"partition='quadrature' needs n_features <= 3; got n_features={n_features}. "
-                "Use partition='ais', 'importance' or 'auto'."
-            )
-        # Every estimate below is of the standardized energy; Z_x = Z_z * prod(scale_).
-        log_scale = self._log_volume()
-        if method == "quadrature" or (method == "auto" and n_features <= 2):
-            return self._quadrature_estimate()
-        rejected = None
-        if method in ("importance", "auto"):
-            estimate = self._importance_estimate(
-                n_samples or int(budget * DEFAULT_IMPORTANCE_SAMPLES), generator
-            )
-            enough = (
-                estimate["effective_sample_size"]
-                >= AUTO_IMPORTANCE_MIN_ESS_FRACTION * estimate["n_samples"]
-            )
-            if method == "importance" or (enough and math.isfinite(estimate["log_partition"])):
-                estimate["log_partition"] += log_scale
-                return estimate
-            rejected = estimate
-        estimate = self._ais_estimate(
-            n_samples or int(budget * DEFAULT_AIS_CHAINS), n_temperatures, bidirectional, generator
-        )
-        if rejected is not None:
-            # Why "auto" fell back to AIS: the importance estimate's effective sample size.
-            estimate["importance_effective_sample_size"] = rejected["effective_sample_size"]
-            estimate["importance_n_samples"] = rejected["n_samples"]
-        estimate["log_partition"] += log_scale
-        estimate["log_partition_reverse"] += log_scale
-        return estimate
-
-    def _quadrature_estimate(self):
-        """Midpoint rule on the box around the data (three times its range per axis).
-
-        The error is the larger of two checks: the change from a grid twice as coarse on the
-        same box (resolution), and the change from the same number of points on a box five
-        times the data's range (mass outside the box, plus the coarser cells' own error).
-        """
-        n_features = self.n_features_in_
-        resolution = self.partition_resolution if n_features <= 2 else 64
-        result = log_partition_quadrature(
-            self._raw_energy_tensor,
-            self._partition_bounds,
-            resolution=resolution,
-            device=self._device,
-            dtype=self._dtype,
-        )
-        wide = log_partition_quadrature(
-            self._raw_energy_tensor,
-            getattr(self, "_partition_bounds_wide", result.bounds),
-            resolution=resolution,
-            device=self._device,
-            dtype=self._dtype,
-        )
-        truncation = abs(wide.log_partition - result.log_partition)
-        return {
-            "method": "quadrature",
-            "log_partition": result.log_partition,
-            "log_partition_std": max(result.error, truncation),
-            "resolution_error": result.error,
-            "wide_box_change": truncation,
-            "bounds": result.bounds,
-            "resolution": result.resolution,
-        }
-
-    def _importance_estimate(self, n_samples, generator):
-        """Importance sampling with the estimator's own sampler when its density is tractable
-        (``_sampler_log_weights``), else with the defensive data proposal."""
-        own = self._has_tractable_sampler()
-        proposal = DefensiveProposal(self._proposal_points)
-        log_weights = []
-        with torch.no_grad():
-            for start in range(0, n_samples, 8192):
-                count = min(8192, n_samples - start)
-                if own:
-                    log_weights.append(self._sampler_log_weights(count, generator))
-                else:
-                    z = proposal.sample(count, generator)
-                    log_weights.append(-self.energy_model_(z) - proposal.log_prob(z))
-        result = log_partition_importance(torch.cat(log_weights))
-        return {
-            "method": "importance",
-            "proposal": "sampler" if own else "defensive",
-            "log_partition": result.log_partition,
-            "log_partition_std": result.log_partition_std,
-            "effective_sample_size": result.effective_sample_size,
-            "n_samples": result.n_samples,
-        }
-
-    def _ais_estimate(self, n_chains, n_temperatures, bidirectional, generator):
-        """AIS from a Gaussian fitted to (a subset of) the standardized training data."""
-        initial = GaussianProposal.fit(self._proposal_points)
-        result = log_partition_ais(
-            self.energy_model_,
-            initial,
-            n_chains=n_chains,
-            n_temperatures=n_temperatures,
-            bidirectional=bidirectional,
-            generator=generator,
-        )
-        return {
-            "method": "ais",
-            "log_partition": result.log_partition,
-            "log_partition_std": result.log_partition_std,
-            "effective_sample_size": result.effective_sample_size,
-            "n_chains": result.n_chains,
-            "n_temperatures": result.n_temperatures,
-            "acceptance_rate": result.acceptance_rate,
-            "final_step_size": result.step_sizes[-1],
-            "n_divergences": result.n_divergences,
-            "log_partition_reverse": result.log_partition_reverse,
-            "log_partition_reverse_std": result.log_partition_reverse_std,
-        }
-
-    def _has_tractable_sampler(self):
-        """Whether the estimator's own sampler has a tractable density (False by default).
-
-        Subclasses that return True also define ``_sampler_log_weights(n_samples, generator)``
-        returning ``-E(z) - log q(z)`` (standardized) for ``n_samples`` draws of the sampler.
-        """
-        return False
-
-    def _raw_energy_tensor(self, x):
-        shift = torch.as_tensor(self.mean_, dtype=x.dtype, device=x.device)
-        scale = torch.as_tensor(self.scale_, dtype=x.dtype, device=x.device)
-        z = (x - shift) / scale
-        whitening = getattr(self, "whitening_", None)
-        if whitening is not None:
-            z = z @ torch.as_tensor(whitening, dtype=x.dtype, device=x.device)
-        return self.energy_model_(z)
 
     # ---------------------------------------------------------- inference
     @with_thread_policy
