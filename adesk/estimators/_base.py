@@ -227,6 +227,8 @@ class BaseEnergyEstimator(
         X = self._validate_X(X, reset=first_call)
         self._setup_torch(resume=not first_call)
         if first_call:
+            # partial_fit trains on every row it is given: no validation split.
+            self.early_stopping_ = False
             self._start_state(X)
         data = self._to_standardized_tensor(X)
         self._train(data, math.ceil(X.shape[0] / self.batch_size), schedule="constant")
