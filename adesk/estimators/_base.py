@@ -1,4 +1,11 @@
-"""The template every adesk estimator follows: validate -> build -> train -> normalise."""
+"""The template every adesk estimator follows: validate -> build -> train -> normalise.
+
+This module holds the template itself (``fit``, ``partial_fit``, parameter validation, the
+device, generators and standardization, the fitted modules, inference and sampling) and the
+subclass interface. Its other jobs live in modules of their own, mixed in here: the training
+loop (``_training_loop``), ``log Z`` estimation (``_normalisation``), saving, loading and
+pickling (``_state_io``), and the validation and layout of ``X`` (``_inputs``).
+"""
 
 import math
 import os
@@ -9,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._config import with_thread_policy
 from ..dynamics import run_mcmc
@@ -24,15 +31,13 @@ from ._distributed import (
     local_batch_size,
     process_group,
 )
+from ._inputs import InputLayoutMixin
 from ._normalisation import PARTITION_METHODS, LogPartitionMixin
 from ._persistence import (
-    estimator_state,
-    read_model_file,
     register_estimator,
-    restore_estimator,
-    save_estimator,
 )
 from ._standardize import fit_standardization, log_volume, resolve_standardize
+from ._state_io import PersistenceMixin
 from ._training_loop import TrainingLoopMixin
 
 
@@ -52,19 +57,15 @@ AUTO_EARLY_STOPPING_MAX_SAMPLES = 5000
 #: ... and when the validation split would hold at least this many points.
 AUTO_EARLY_STOPPING_MIN_VALIDATION = 5
 
-# Largest absolute input accepted: beyond it float32 arithmetic in the energy overflows.
-MAX_ABS_INPUT = 1e15
-
-
-def _has_parametrizations(module):
-    """Whether any submodule carries a ``torch.nn.utils.parametrize`` parametrization."""
-    return any(
-        torch.nn.utils.parametrize.is_parametrized(submodule) for submodule in module.modules()
-    )
-
 
 class BaseEnergyEstimator(
-    TrainingLoopMixin, LogPartitionMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta
+    TrainingLoopMixin,
+    LogPartitionMixin,
+    PersistenceMixin,
+    InputLayoutMixin,
+    DensityMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
 ):
     """Shared machinery of adesk's energy-based density estimators.
 
@@ -279,59 +280,6 @@ class BaseEnergyEstimator(
                     f"f(estimator, iteration, logs); got {callback!r} in "
                     f"callbacks={self.callbacks!r}."
                 )
-
-    def _validate_X(self, X, reset):
-        X = self._flatten_images(X, reset)
-        X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
-        )
-        if np.abs(X).max(initial=0.0) > MAX_ABS_INPUT:
-            raise ValueError(
-                f"X contains values larger than {MAX_ABS_INPUT:g} in absolute value "
-                f"(max {np.abs(X).max():.3g}); rescale the data."
-            )
-        return X
-
-    def _flatten_images(self, X, reset):
-        """Accept ``(n, C, H, W)`` image arrays: record the layout at fit, return flat rows."""
-        if np.ndim(X) != 4:
-            if reset:
-                self._images_in_ = False
-            return X
-        X = np.asarray(X)
-        shape = tuple(int(s) for s in X.shape[1:])
-        if reset:
-            self._images_in_ = True
-            self._fit_image_shape = shape
-        elif getattr(self, "image_shape_", None) != shape:
-            fitted_on = getattr(self, "image_shape_", None)
-            fitted_on = (
-                f"images of shape {fitted_on}"
-                if fitted_on is not None
-                else f"flat rows of {getattr(self, 'n_features_in_', '?')} features"
-            )
-            raise ValueError(
-                f"X is a 4-D array of images of shape {shape}; the estimator was fitted on "
-                f"{fitted_on}."
-            )
-        return X.reshape(X.shape[0], -1)
-
-    def _resolve_image_shape(self, n_features):
-        """``image_shape_`` from the parameter or the 4-D training array (or None)."""
-        from_data = getattr(self, "_fit_image_shape", None) if self._images_in_ else None
-        shape = self.image_shape
-        if shape is not None:
-            shape = tuple(int(s) for s in np.atleast_1d(shape))
-            if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != n_features:
-                raise ValueError(
-                    "image_shape must be (channels, height, width) with channels * height * "
-                    f"width == n_features ({n_features}); got image_shape={self.image_shape!r}."
-                )
-            if from_data is not None and from_data != shape:
-                raise ValueError(
-                    f"image_shape={shape} does not match the images in X ({from_data})."
-                )
-        self.image_shape_ = shape if shape is not None else from_data
 
     def _setup_torch(self, resume):
         self._device = resolve_device(self.device)
@@ -602,12 +550,6 @@ class BaseEnergyEstimator(
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return self._to_output_layout(self._unstandardize(Z))
 
-    def _to_output_layout(self, X):
-        """Flat rows back to ``(n, C, H, W)`` when the estimator was fitted on images."""
-        if getattr(self, "_images_in_", False):
-            return X.reshape(X.shape[0], *self.image_shape_)
-        return X
-
     def _data_energy_with_gradient_penalty(self, batch, weight):
         """Energies of a data batch and ``mean E + weight * mean |grad_x E|^2``.
 
@@ -664,124 +606,10 @@ class BaseEnergyEstimator(
         finally:
             self._set_training_mode(True)
 
-    # ---------------------------------------------- persistence / devices
-    def save(self, path):
-        """Write the estimator (parameters and fitted state) to ``path``.
-
-        The file holds only tensors, numbers and strings, so :func:`adesk.load` reads it with
-        ``torch.load(weights_only=True)``; it loads on a CPU-only machine even when the
-        estimator was fitted on a GPU. Callable parameters (a custom ``energy_model``,
-        ``callbacks``) are not saved: pass them again to :func:`adesk.load`. The write is
-        atomic (a temporary file renamed into place).
-
-        Parameters
-        ----------
-        path : str or path-like
-        """
-        save_estimator(self, path)
-
-    @classmethod
-    def load(cls, path, device=None, **params):
-        """Load an estimator of this class written by :meth:`save` (see :func:`adesk.load`).
-
-        Parameters
-        ----------
-        path : str or path-like
-        device : str or None, default=None
-            ``None`` keeps the saved device when available here, else the CPU (with a warning).
-        **params
-            Constructor parameters to set, e.g. a callable ``energy_model``.
-
-        Returns
-        -------
-        estimator : instance of this class
-        """
-        return restore_estimator(
-            read_model_file(path), device=device, params=params, expected_class=cls
-        )
-
-    def _fitted_modules(self):
-        """Every ``torch.nn.Module`` attribute of the estimator, by attribute name."""
-        return {
-            name: value
-            for name, value in self.__dict__.items()
-            if isinstance(value, torch.nn.Module)
-        }
-
-    def __getstate__(self):
-        device = self.__dict__.get("_device")
-        if device is not None and torch.device(device).type != "cpu":
-            # Pickles of GPU tensors only load where that GPU exists; the portable state
-            # (CPU tensors, rebuilt modules) loads anywhere.
-            return {"__adesk_portable__": estimator_state(self)}
-        state = self.__dict__.copy()
-        # torch.Generator objects cannot be pickled; keep their state tensor and device.
-        generator_states = {}
-        for key in [key for key, value in state.items() if isinstance(value, torch.Generator)]:
-            generator = state.pop(key)
-            generator_states[key] = (generator.get_state(), str(generator.device))
-        state["_generator_states"] = generator_states
-        for key in ("_device", "_dtype"):
-            if key in state:
-                state[key] = str(state[key])
-        energy = state.get("energy_model_")
-        if energy is not None and _has_parametrizations(energy):
-            # Parametrized modules (spectral normalisation) refuse to pickle; keep the
-            # weights and rebuild the module from the estimator's parameters on load.
-            state["energy_model_"] = None
-            state["_energy_state_dict"] = {
-                k: v.detach().cpu() for k, v in energy.state_dict().items()
-            }
-        return state
-
-    def __setstate__(self, state):
-        portable = state.get("__adesk_portable__")
-        if portable is not None:
-            self.__dict__.update(restore_estimator(portable).__dict__)
-            return
-        generator_states = state.pop("_generator_states", {})
-        self.__dict__.update(state)
-        for key, (generator_state, device) in generator_states.items():
-            generator = torch.Generator(device=device)
-            generator.set_state(generator_state)
-            setattr(self, key, generator)
-        if "_device" in state:
-            self._device = torch.device(self._device)
-            self._dtype = getattr(torch, self._dtype.replace("torch.", ""))
-        energy_state = self.__dict__.pop("_energy_state_dict", None)
-        if energy_state is not None:
-            sizes = self.hidden_layer_sizes
-            sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
-            with torch.random.fork_rng(devices=[]):
-                module = self._make_energy_model(self.n_features_in_, sizes)
-            module.load_state_dict(energy_state)
-            self.energy_model_ = module.to(device=self._device, dtype=self._dtype)
-            self.energy_model_.train(False)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
-
-    def _snapshot(self):
-        """Copies of every module's state (and of the replay buffer, if any)."""
-        state = {
-            name: {k: v.detach().clone() for k, v in module.state_dict().items()}
-            for name, module in self._named_modules().items()
-        }
-        buffer = getattr(self, "replay_buffer_", None)
-        state["__buffer__"] = None if buffer is None else buffer.clone()
-        return state
-
-    def _restore(self, state):
-        for name, module in self._named_modules().items():
-            module.load_state_dict(state[name])
-        if state["__buffer__"] is not None:
-            # A copy: training updates the buffer in place, and a snapshot may be restored twice.
-            self.replay_buffer_ = state["__buffer__"].clone()
-
-    def _named_modules(self):
-        return {f"module_{i}": module for i, module in enumerate(self._modules_to_train())}
 
     # ------------------------------------------------ subclass interface
     @abstractmethod
