@@ -47,3 +47,30 @@ def test_every_estimator_is_registered_for_loading():
         "ScoreMatchingEstimator",
     ):
         assert ESTIMATOR_REGISTRY[name] is getattr(adesk.estimators, name)
+
+
+def test_shared_docs_fill_every_marker_at_its_indentation():
+    import pytest
+
+    from adesk.estimators._docs import SHARED_DOCS, fill_shared_docs
+
+    class Documented:
+        """Summary.
+
+        Parameters
+        ----------
+        {{standardize}}
+        """
+
+    doc = fill_shared_docs(Documented).__doc__
+    first = SHARED_DOCS["standardize"].splitlines()[0]
+    assert "{{" not in doc and f"\n        {first}\n" in doc
+
+    class Unknown:
+        """{{no_such_doc}}"""
+
+    with pytest.raises(KeyError, match="no_such_doc"):
+        fill_shared_docs(Unknown)
+    # Every estimator's docstring was filled.
+    for name in ("ADEDensityEstimator", "ContrastiveDivergenceEstimator", "FlowDualEstimator"):
+        assert "{{" not in getattr(adesk.estimators, name).__doc__

@@ -32,6 +32,7 @@ from ..initial import (
 from ..initial._common import isotropic_momentum_log_prob
 from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator
 from ._device import make_generator
+from ._docs import fill_shared_docs
 
 SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
 STEP_SIZE_ADAPTATIONS = ("auto", "acceptance", "learned", "fixed")
@@ -73,6 +74,15 @@ def _fill_missing(X, missing):
     return X
 
 
+def _end_cache(state):
+    """``(energy, gradient)`` at a trajectory's end, for the next pass's ``start_cache``
+    (None where the embedding does not keep them)."""
+    if state.energy is None or state.energy_grad is None:
+        return None
+    return state.energy.detach(), state.energy_grad.detach()
+
+
+@fill_shared_docs
 class ADEDensityEstimator(BaseEnergyEstimator):
     """Maximum likelihood for an energy-based density via Adversarial Dynamics Embedding.
 
@@ -284,16 +294,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
         (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
         without an image shape are treated as ``(1, 1, n_features)`` images).
-    standardize : {"auto", "per_feature", "whiten", "global", "none"}, default="auto"
-        How inputs are mapped before the energy sees them: each feature to zero mean and unit
-        variance (``"per_feature"``); the same, then rotated and rescaled by the inverse square
-        root of the correlation matrix so that every direction of the data's spread is one
-        unit wide (``"whiten"``: thin directions from correlated features otherwise stall a
-        sampler with one step size); all features by one mean and one scale (``"global"``:
-        keeps the relative scale of pixels, for images); or not at all. ``"auto"`` whitens
-        tabular data whose correlation matrix has an eigenvalue below 0.01 when there are at
-        least 5 samples per feature, and scales per feature otherwise; the choice is
-        ``standardize_``. Scores are always in the original units.
+    {{standardize}}
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -328,20 +329,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         ``None``: run ``max_iter`` iterations. A float: after training, the energy loss
         averaged over windows of ``validation_interval`` iterations must have varied by less
         than ``tol`` over the last ``n_iter_no_change`` windows, else a ConvergenceWarning.
-    early_stopping : bool or "auto", default="auto"
-        Hold out ``validation_fraction`` of the training data, score it (normalised, as
-        ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
-        checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
-        the best model seen (with its sampler state). It guards against overfitting and late
-        runaways at the cost of one ``log Z`` estimate (a quarter of the final budget) per
-        check. ``"auto"`` turns it on below 5,000 training samples, where the default budget
-        can overfit (when the split holds at least 5 points and ``max_iter`` allows two
-        checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
-    validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=10
-        Number of checks (windows of ``validation_interval`` iterations) without improvement
-        that ends training (early stopping) or over which the loss must be stable (``tol``).
-    validation_interval : int, default=50
+    {{early_stopping}}
     warm_start : bool, default=False
         Reuse the fitted modules and optimizers when ``fit`` is called again.
     verbose : int, default=0
@@ -402,14 +390,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         :class:`~adesk.dynamics.DeterministicLangevinEmbedding`).
     initial_ : torch.nn.Module
         The learned initial distribution ``q_0``.
-    mean_, scale_ : ndarray of shape (n_features,)
-        Per-feature offset and scale of the standardization.
-    whitening_ : ndarray of shape (n_features, n_features) or None
-        Symmetric whitening applied after the per-feature scaling (``standardize_ ==
-        "whiten"``), else None: the energy sees ``z = ((x - mean_) / scale_) @ whitening_``.
-    standardize_ : str
-        The standardization used (``"auto"`` resolved).
-        Standardization of the training data.
+    {{standardization_attributes}}
     step_size_ : ndarray of shape (n_steps, 1 or n_features)
         Learned step sizes (standardized units).
     log_partition_, log_partition_std_ : float
@@ -421,12 +402,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...;
         ``importance_effective_sample_size`` when ``"auto"`` fell back to AIS).
     n_iter_ : int
-    converged_ : bool
-        Whether a stopping criterion was met before ``max_iter`` (as in MLPClassifier): the
-        validation score stopped improving (early stopping) or the loss settled within
-        ``tol``. False when neither was asked for: training then runs ``max_iter`` iterations.
-    early_stopping_ : bool
-        Whether early stopping was used (``"auto"`` resolved).
+    {{stopping_attributes}}
     loss_curve_ : list of float
         Energy loss per iteration.
     history_ : dict of list of float
@@ -1003,13 +979,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 track_density=False,
                 start_cache=start_cache,
             )
-        end = output.state
         if not return_cache:
-            return end.position.detach()
-        cache = None
-        if end.energy is not None and end.energy_grad is not None:
-            cache = (end.energy.detach(), end.energy_grad.detach())
-        return end.position.detach(), cache
+            return output.state.position.detach()
+        return output.state.position.detach(), _end_cache(output.state)
 
     def _sampler_objective(self, output, log_q0):
         """``E_q[H(x_T, v_T)]`` and the entropy estimate ``H(q_T)``.
@@ -1204,10 +1176,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             if from_buffer and n_samples > self.replay_buffer_.shape[0]:
                 # More draws than persistent chains: several draws start from the same chain,
                 # and further passes of the dynamics with fresh momenta separate the copies.
-                end = output.state
-                cache = None
-                if end.energy is not None and end.energy_grad is not None:
-                    cache = (end.energy.detach(), end.energy_grad.detach())
+                cache = _end_cache(output.state)
                 for _ in range(DECORRELATION_PASSES):
                     position, cache = self._dynamics_pass(
                         self.energy_model_, position, generator, cache, return_cache=True

@@ -11,8 +11,10 @@ from ..initial import FlowInitial
 from ..initial._flow import FLOWS
 from ._ade import _as_sizes
 from ._base import BaseEnergyEstimator
+from ._docs import fill_shared_docs
 
 
+@fill_shared_docs
 class FlowDualEstimator(BaseEnergyEstimator):
     """Primal-dual maximum likelihood whose dual sampler is a normalizing flow.
 
@@ -64,16 +66,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
         :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
         (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
         without an image shape are treated as ``(1, 1, n_features)`` images).
-    standardize : {"auto", "per_feature", "whiten", "global", "none"}, default="auto"
-        How inputs are mapped before the energy sees them: each feature to zero mean and unit
-        variance (``"per_feature"``); the same, then rotated and rescaled by the inverse square
-        root of the correlation matrix so that every direction of the data's spread is one
-        unit wide (``"whiten"``: thin directions from correlated features otherwise stall a
-        sampler with one step size); all features by one mean and one scale (``"global"``:
-        keeps the relative scale of pixels, for images); or not at all. ``"auto"`` whitens
-        tabular data whose correlation matrix has an eigenvalue below 0.01 when there are at
-        least 5 samples per feature, and scales per feature otherwise; the choice is
-        ``standardize_``. Scores are always in the original units.
+    {{standardize}}
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -99,20 +92,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
     tol : float or None, default=None
         ``None``: run ``max_iter`` iterations. A float: the windowed energy loss must settle
         within ``tol`` (see :class:`~adesk.ADEDensityEstimator`), else a ConvergenceWarning.
-    early_stopping : bool or "auto", default="auto"
-        Hold out ``validation_fraction`` of the training data, score it (normalised, as
-        ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
-        checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
-        the best model seen (with its sampler state). It guards against overfitting and late
-        runaways at the cost of one ``log Z`` estimate (a quarter of the final budget) per
-        check. ``"auto"`` turns it on below 5,000 training samples, where the default budget
-        can overfit (when the split holds at least 5 points and ``max_iter`` allows two
-        checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
-    validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=10
-        Number of checks (windows of ``validation_interval`` iterations) without improvement
-        that ends training (early stopping) or over which the loss must be stable (``tol``).
-    validation_interval : int, default=50
+    {{early_stopping}}
     warm_start : bool, default=False
         Reuse the fitted modules and optimizers when ``fit`` is called again.
     verbose : int, default=0
@@ -168,14 +148,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
         The energy network, acting on standardized inputs.
     flow_ : FlowInitial
         The dual sampler, a flow on standardized inputs (built with no momentum).
-    mean_, scale_ : ndarray of shape (n_features,)
-        Per-feature offset and scale of the standardization.
-    whitening_ : ndarray of shape (n_features, n_features) or None
-        Symmetric whitening applied after the per-feature scaling (``standardize_ ==
-        "whiten"``), else None: the energy sees ``z = ((x - mean_) / scale_) @ whitening_``.
-    standardize_ : str
-        The standardization used (``"auto"`` resolved).
-        Standardization of the training data.
+    {{standardization_attributes}}
     log_partition_, log_partition_std_ : float
         ``log Z`` of ``exp(-E)`` in the original coordinates and its error (quadrature: change
         from a grid twice as coarse; importance sampling and AIS: standard error).
@@ -185,12 +158,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
         The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...;
         ``importance_effective_sample_size`` when ``"auto"`` fell back to AIS).
     n_iter_ : int
-    converged_ : bool
-        Whether a stopping criterion was met before ``max_iter`` (as in MLPClassifier): the
-        validation score stopped improving (early stopping) or the loss settled within
-        ``tol``. False when neither was asked for: training then runs ``max_iter`` iterations.
-    early_stopping_ : bool
-        Whether early stopping was used (``"auto"`` resolved).
+    {{stopping_attributes}}
     loss_curve_ : list of float
         Energy loss ``mean E(data) - mean E(samples)`` per iteration.
     history_ : dict of list of float

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import BaseEnergyEstimator
+from ._docs import fill_shared_docs
 
 #: Names of the built-in noise distributions (``noise`` also accepts an object).
 NCE_NOISES = ("gaussian", "diagonal")
@@ -107,6 +108,7 @@ class LogNormalizer(nn.Module):
         return self.c
 
 
+@fill_shared_docs
 class NoiseContrastiveEstimator(BaseEnergyEstimator):
     """Energy-based density estimation by noise-contrastive estimation (NCE).
 
@@ -161,16 +163,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
         (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
         without an image shape are treated as ``(1, 1, n_features)`` images).
-    standardize : {"auto", "per_feature", "whiten", "global", "none"}, default="auto"
-        How inputs are mapped before the energy sees them: each feature to zero mean and unit
-        variance (``"per_feature"``); the same, then rotated and rescaled by the inverse square
-        root of the correlation matrix so that every direction of the data's spread is one
-        unit wide (``"whiten"``: thin directions from correlated features otherwise stall a
-        sampler with one step size); all features by one mean and one scale (``"global"``:
-        keeps the relative scale of pixels, for images); or not at all. ``"auto"`` whitens
-        tabular data whose correlation matrix has an eigenvalue below 0.01 when there are at
-        least 5 samples per feature, and scales per feature otherwise; the choice is
-        ``standardize_``. Scores are always in the original units.
+    {{standardize}}
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Hidden widths of the MLP energy.
     activation : str, default="silu"
@@ -198,20 +191,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         ``None``: run ``max_iter`` iterations. A float: after training, the NCE loss averaged
         over windows of ``validation_interval`` iterations must have varied by less than
         ``tol`` over the last ``n_iter_no_change`` windows, else a ConvergenceWarning.
-    early_stopping : bool or "auto", default="auto"
-        Hold out ``validation_fraction`` of the training data, score it (normalised, as
-        ``score``) every ``validation_interval`` iterations, stop after ``n_iter_no_change``
-        checks without an improvement larger than ``tol`` (0 when ``tol`` is None) and return
-        the best model seen (with its sampler state). It guards against overfitting and late
-        runaways at the cost of one ``log Z`` estimate (a quarter of the final budget) per
-        check. ``"auto"`` turns it on below 5,000 training samples, where the default budget
-        can overfit (when the split holds at least 5 points and ``max_iter`` allows two
-        checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
-    validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=10
-        Number of checks (windows of ``validation_interval`` iterations) without improvement
-        that ends training (early stopping) or over which the loss must be stable (``tol``).
-    validation_interval : int, default=50
+    {{early_stopping}}
     warm_start : bool, default=False
         Reuse the fitted modules, noise and optimizer when ``fit`` is called again.
     verbose : int, default=0
@@ -277,14 +257,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
     noise_ : object
         The noise distribution used for training (a :class:`GaussianNoise` for the built-in
         options, else a deep copy of the ``noise`` object), in standardized coordinates.
-    mean_, scale_ : ndarray of shape (n_features,)
-        Per-feature offset and scale of the standardization.
-    whitening_ : ndarray of shape (n_features, n_features) or None
-        Symmetric whitening applied after the per-feature scaling (``standardize_ ==
-        "whiten"``), else None: the energy sees ``z = ((x - mean_) / scale_) @ whitening_``.
-    standardize_ : str
-        The standardization used (``"auto"`` resolved).
-        Standardization of the training data.
+    {{standardization_attributes}}
     log_partition_, log_partition_std_ : float
         ``log Z`` of ``exp(-E)`` in the original coordinates and its error (quadrature: change
         from a grid twice as coarse; importance sampling and AIS: standard error).
@@ -294,12 +267,7 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
         The estimate with its diagnostics (effective sample size, AIS acceptance rate, ...;
         ``importance_effective_sample_size`` when ``"auto"`` fell back to AIS).
     n_iter_ : int
-    converged_ : bool
-        Whether a stopping criterion was met before ``max_iter`` (as in MLPClassifier): the
-        validation score stopped improving (early stopping) or the loss settled within
-        ``tol``. False when neither was asked for: training then runs ``max_iter`` iterations.
-    early_stopping_ : bool
-        Whether early stopping was used (``"auto"`` resolved).
+    {{stopping_attributes}}
     loss_curve_ : list of float
         NCE loss per iteration.
     history_ : dict of list of float
