@@ -9,6 +9,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._components import resolve_component
 from .._config import with_thread_policy
 from ..dynamics import (
     DeterministicLangevinEmbedding,
@@ -16,9 +17,6 @@ from ..dynamics import (
     HMCEmbedding,
     LangevinEmbedding,
 )
-from ..dynamics._embedding import STEP_SIZE_SHAPES
-from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
-from ..dynamics._langevin import LOGDET_METHODS
 from ..dynamics._leapfrog import checkpointed_gradients, frozen_parameters
 from ..dynamics._mcmc import HMCKernel
 from ..dynamics._state import PhaseState
@@ -30,6 +28,9 @@ from ..initial import (
     LatentInitial,
 )
 from ..initial._common import isotropic_momentum_log_prob
+from ..initial._configs import INITIAL_SHORTCUTS, InitialConfig
+from ..samplers import SamplerConfig
+from ..samplers._configs import SAMPLER_SHORTCUTS
 from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator
 from ._device import make_generator
 from ._docs import fill_shared_docs
@@ -95,143 +96,71 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     decrease ``E_q[E(x_T) + lambda/2 |v_T|^2] - H(q_0)`` and the energy decreases
     ``E_data[E] - E_q[E(x_T) + lambda/2 |v_T|^2]`` (Algorithm 1).
 
-    All computation happens on standardized data ``z`` (see ``standardize``); ``step_size``,
-    ``initial_noise``, the clipping thresholds and ``sample_clip`` are in those units.
+    All computation happens on standardized data ``z`` (see ``standardize``); the sampler's
+    step sizes, clipping thresholds and ``sample_clip`` and the initial noise are in those
+    units.
 
     Parameters
     ----------
-    sampler : {"hmc", "ghmc", "langevin", "deterministic_langevin"}, default="hmc"
-        Dynamics of the embedding (:mod:`adesk.dynamics`):
+    sampler : {"hmc", "ghmc", "langevin", "deterministic_langevin"} or SamplerConfig, \
+default="hmc"
+        The dynamics of the embedding, a parameter object of :mod:`adesk.samplers` whose
+        settings are reachable as ``sampler__n_steps`` and so on (the names stand for the
+        objects' defaults):
 
-        - ``"hmc"``: leapfrog steps of Hamiltonian dynamics (eq. 10-11); volume-preserving,
-          so ``q_T`` has the density of ``q_0`` (Theorem 4).
-        - ``"ghmc"``: generalized leapfrog in a latent momentum space of dimension
-          ``latent_dim`` (eq. 13) with learned scalings ``S_v, S_x`` and maps ``g_v, g_x``
-          (small MLPs shared across steps, ``sampler_hidden_layer_sizes``); its
-          ``log|det J|`` (eq. 18) enters the entropy.
-        - ``"langevin"``: stochastic Langevin steps with fresh learned Gaussian noise per
-          step and the multi-momenta objective (eq. 9, 14-15, density eq. 19).
-        - ``"deterministic_langevin"``: gradient-descent steps ``x - eta grad E(x)``
-          (Appendix B.1) whose Hessian log-determinants enter the entropy (``logdet``).
-    initial : {"data", "gaussian", "flow", "latent"}, default="data"
-        ``q_0`` (:mod:`adesk.initial`). ``"data"``: the nonparametric initial distribution of
-        Appendix C.2 (stored training points plus learned Gaussian noise,
-        ``v_0 ~ N(0, I / lambda)``); its density is a kernel density estimate evaluated
-        exactly. By default the chains then continue from a replay buffer
-        (``replay_buffer_size``). ``"gaussian"``: a learnable diagonal Gaussian on ``(x, v)``
-        initialised from the data's mean and scale. ``"flow"``: a normalizing flow for ``x``
-        (``flow``, ``n_flow_layers``) times the momentum Gaussian. ``"latent"``: the deep
-        latent variable model of eq. (39-40), ``v ~ N(0, I / lambda)``,
-        ``x = phi(v) + eps``, whose latent variable is the sampler's momentum. ``"data"`` is
-        the default because it is the one that trains to an accurate density without tuning
-        (see ``benchmarks/README.md``); a volume-preserving Hamiltonian flow cannot reduce the
-        KL divergence of ``q_0`` to the model, so a parametric ``q_0`` must itself learn the
-        model's shape.
-    latent_dim : int or None, default=None
-        Momentum dimension of ``sampler="ghmc"`` (and latent dimension of
-        ``initial="latent"`` with it); ``None`` means the number of features. Only allowed
-        with ``sampler="ghmc"``.
-    sampler_hidden_layer_sizes : tuple of int, default=(32,)
-        Hidden widths of the MLPs ``S_v, S_x, g_v, g_x`` of ``sampler="ghmc"``.
-    ghmc_scale : {"learned", "decay", "none"}, default="learned"
-        ``S_v, S_x`` of ``sampler="ghmc"``: learned MLPs, a learned constant momentum decay
-        (``S_x = 0``), or zero.
-    ghmc_momentum_map : {"learned", "gradient"}, default="learned"
-        ``g_v`` of ``sampler="ghmc"``: projection of the clipped gradient plus a learned
-        correction, or the clipped gradient itself (the paper's image setting).
-    ghmc_position_map : {"learned", "identity"}, default="learned"
-        ``g_x`` of ``sampler="ghmc"``: projection back plus a learned correction, or the
-        identity (the paper's image setting).
-    logdet : {"auto", "exact", "taylor", "chebyshev"}, default="auto"
-        Log-determinant of ``I - eta H`` for ``sampler="deterministic_langevin"``: exact from
-        ``d`` Hessian-vector products, or stochastic Taylor / Chebyshev expansions with
-        Rademacher probes. ``"auto"``: exact up to 16 features, Chebyshev above.
-    logdet_terms : int, default=10
-        Expansion order of the stochastic log-determinants.
-    logdet_probes : int, default=2
-        Probe vectors per sample of the stochastic log-determinants.
-    flow : {"planar", "realnvp"}, default="planar"
-        Layers of ``initial="flow"``: planar flows (the paper's) or RealNVP affine couplings.
-    n_flow_layers : int, default=10
-        Number of flow layers of ``initial="flow"`` (10 in the paper).
-    initial_hidden_layer_sizes : tuple of int, default=(64, 64)
-        Hidden widths of the RealNVP conditioners and of the decoder ``phi`` of
-        ``initial="latent"``.
-    n_steps : int, default=5
-        Number of dynamics steps ``T``.
-    step_size : float, default=0.1
-        Initial step size ``eta`` (for ``"langevin"`` the noise scale starts at
-        ``sqrt(eta)`` and the momenta's penalties are ``momentum_penalty / eta``).
-    step_size_adaptation : {"auto", "acceptance", "learned", "fixed"}, default="auto"
-        How the step sizes change during training:
+        - :class:`~adesk.samplers.HMC` (``"hmc"``): leapfrog steps of Hamiltonian dynamics
+          (eq. 10-11); volume-preserving, so ``q_T`` has the density of ``q_0`` (Theorem 4).
+        - :class:`~adesk.samplers.GHMC` (``"ghmc"``): generalized leapfrog in a latent
+          momentum space (eq. 13) with learned scalings and maps; its ``log|det J|`` (eq. 18)
+          enters the entropy.
+        - :class:`~adesk.samplers.Langevin` (``"langevin"``): stochastic Langevin steps with
+          fresh learned Gaussian noise per step and the multi-momenta objective (eq. 9, 14-15,
+          density eq. 19).
+        - :class:`~adesk.samplers.DeterministicLangevin` (``"deterministic_langevin"``):
+          gradient-descent steps ``x - eta grad E(x)`` (Appendix B.1) whose Hessian
+          log-determinants enter the entropy.
 
-        - ``"acceptance"``: after every iteration all step sizes are multiplied by
-          ``exp(0.05 (a - target))``, with ``a`` the Metropolis acceptance rate of that
-          iteration and ``target`` 0.65 (HMC) or 0.574 (MALA); no autograd graph is kept
-          through the trajectory. Needs a Metropolis test.
-        - ``"learned"``: the paper's objective (Algorithm 1): the step sizes descend the
-          sampler loss ``E_q[H(x_T, v_T)] - entropy_weight * H(q_T)`` through the unrolled
-          trajectory.
-        - ``"fixed"``: ``step_size`` throughout.
-        - ``"auto"``: ``"acceptance"`` when the embedding runs a Metropolis test (``"hmc"``
-          and ``"langevin"`` by default), ``"learned"`` otherwise. For a Metropolis-corrected,
-          volume-preserving leapfrog the paper's objective has zero expected gradient at
-          equilibrium. Measured with these defaults (``python -m adesk.benchmarks
-          adaptation``, moons and Ring, 3 seeds): the learned step sizes move (up to 1.6x),
-          but the held-out log-likelihood is the same as with the acceptance rule or a fixed
-          step within the seed spread, for 1.7 times the wall time. The faithful variant
-          stays available as ``"learned"``.
-    n_mcmc_steps : int or "auto", default="auto"
-        Extra Metropolis-corrected HMC transitions (``n_steps`` leapfrog steps each, a fresh
-        momentum each, no graph, their own step size ``mcmc_step_size_`` adapted to an
-        acceptance of 0.65) applied to the sampler's output before the energy sees it as its
-        negatives (and, with a replay buffer, before the chains are stored). They bring the
-        negatives closer to the current model when the sampler alone lags it (the alarm
-        :class:`~adesk.training.SamplerLagWarning` says when); each costs ``n_steps``
-        energy gradients per chain. ``"auto"``: 1 with ``gradient="truncated"`` (measured:
-        with ``n_steps=5`` it took Ring from -3.39 to -3.26 nats and a thin Gaussian from a
-        0.21-nat miss to 0.02, for 5 more gradients per iteration), 0 with ``"bptt"``, whose
-        energy gradient runs through the sampler's own trajectory (an int above 0 raises there).
-    step_size_shape : {"auto", "scalar", "per_dimension", "per_step", "per_step_dimension"}, \
-            default="auto"
-        Which step sizes are separate parameters. ``"auto"``: ``"scalar"`` under
-        ``step_size_adaptation="acceptance"`` (which moves them all by one factor; one step
-        size also spares the per-layer random direction that keeps the Metropolis test exact
-        for unequal layers), ``"per_step_dimension"`` when they are learned.
-    momentum_penalty : float, default=1.0
-        ``lambda`` in eq. (6) and (20).
-    entropy_weight : float, default=1.0
-        Weight of ``H(q_0)`` in the sampler's objective (1 is the paper's objective).
+        Their ``n_steps`` is ``T`` (5), ``step_size`` the initial ``eta`` (0.1).
+        ``adaptation="auto"`` follows the Metropolis acceptance rate when the embedding runs a
+        test (HMC and Langevin by default) and learns the step sizes by the paper's objective
+        otherwise: for a Metropolis-corrected, volume-preserving leapfrog that objective has
+        zero expected gradient at equilibrium, and measured with these defaults (``python -m
+        adesk.benchmarks adaptation``, moons and Ring, 3 seeds) the learned step sizes move
+        (up to 1.6x) but the held-out log-likelihood is the same as with the acceptance rule
+        within the seed spread, for 1.7 times the wall time; the faithful variant stays
+        available as ``adaptation="learned"``. ``n_transitions="auto"`` adds one
+        Metropolis-corrected HMC transition without graph (``n_steps`` leapfrog steps, its own
+        step size ``mcmc_step_size_`` adapted to an acceptance of 0.65) to the sampler's
+        output before the energy sees it as its negatives (measured: with ``n_steps=5`` it
+        took Ring from -3.39 to -3.26 nats and a thin Gaussian from a 0.21-nat miss to 0.02,
+        for 5 more gradients per iteration); with ``gradient="bptt"`` it is 0 (an int above 0
+        raises there). The alarm :class:`~adesk.training.SamplerLagWarning` says when the
+        negatives lag the model.
+    initial : {"data", "gaussian", "flow", "latent"} or InitialConfig, default="data"
+        ``q_0``, a parameter object of :mod:`adesk.initial`. :class:`~adesk.initial.Empirical`
+        (``"data"``): the nonparametric initial distribution of Appendix C.2 (stored training
+        points plus learned Gaussian noise, ``v_0 ~ N(0, I / lambda)``), whose chains then
+        continue from a replay buffer of persistent states. :class:`~adesk.initial.Gaussian`
+        (``"gaussian"``): a learnable diagonal Gaussian on ``(x, v)`` initialised from the
+        data's mean and scale. :class:`~adesk.initial.Flow` (``"flow"``): a normalizing flow
+        for ``x`` times the momentum Gaussian. :class:`~adesk.initial.Latent` (``"latent"``):
+        the deep latent variable model of eq. (39-40), ``x = phi(v) + eps``, whose latent
+        variable is the sampler's momentum. ``"data"`` is the default because it is the one
+        that trains to an accurate density without tuning (see ``benchmarks/README.md``); a
+        volume-preserving Hamiltonian flow cannot reduce the KL divergence of ``q_0`` to the
+        model, so a parametric ``q_0`` must itself learn the model's shape.
     gradient : {"truncated", "bptt"}, default="truncated"
         ``"truncated"``: samples are treated as constants for the energy (eq. 38).
         ``"bptt"``: the energy's gradient also flows through the sampler's trajectory
         (eq. 21). Because leapfrog nearly conserves ``E + lambda/2 |v|^2``, that gradient
         contrasts the data with the chain *starts* rather than the samples; measured on
         moons it ran away (see ``doc/ade.md``), hence the truncated default.
-    gradient_checkpointing : bool, default=False
-        Recompute the energy's activations during the backward pass through the sampler's
-        unrolled trajectory instead of storing them
-        (:func:`~adesk.dynamics.checkpointed_gradients`): training memory becomes roughly
-        constant in ``n_steps`` for about one more energy gradient per step (see
-        ``benchmarks/README.md``). Gradients are unchanged, except that a spectrally
-        normalised energy runs one more power iteration in the recomputation.
     sampler_updates : int, default=1
         Sampler-only updates before each joint update (Algorithm 1 uses 1).
     sampler_learning_rate : float or None, default=None
         Learning rate of the sampler's Adam optimizer; ``None`` uses ``learning_rate_init``.
     adam_beta1 : float, default=0.5
         First-moment decay of both Adam optimizers (the paper's image models use 0).
-    gradient_clip : float or None, default=10.0
-        Maximum norm of ``grad E`` in each momentum update (Appendix F.1) and in the
-        Langevin drift. Not used by ``"deterministic_langevin"``, whose log-determinant
-        needs the raw gradient map.
-    momentum_clip : float or None, default=10.0
-        Maximum norm of the momentum in each position update (Appendix F.1) of ``"hmc"``
-        and ``"ghmc"``.
-    sample_clip : float or None, default=None
-        If set, positions are clamped after every step to the data's box widened by this
-        multiple of its range on each side. Clamping is not volume-preserving, so the
-        bookkeeping of ``q_T`` is approximate for clamped samples.
     gradient_penalty : float, default=0.0
         Weight ``gamma`` of ``mean |grad_x E(x_data)|^2`` in the energy loss (the paper used
         0.01). It is a smoothness prior, and it biases the density: along a Gaussian direction
@@ -245,66 +174,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     energy_penalty : float, default=0.0
         Weight of ``mean(E(x_data)^2 + E(x_T)^2)`` in the energy loss, which keeps energies
         near zero without changing the density (the energy's offset is free).
-    initial_noise : float, default=0.1
-        Initial noise scale of ``initial="data"``.
-    learn_initial_noise : bool, default=True
-        Learn that noise scale with the sampler (it has no effect on training when the replay
-        buffer is on: it then only shapes the buffer's start and the data restarts).
-    max_initial_points : int, default=2000
-        Training points stored for ``initial="data"`` (a random subset if there are more);
-        ``max_initial_points * n_features`` floats of memory.
-    metropolis : "auto" or bool, default="auto"
-        Metropolis-Hastings correction inside the embedding (acceptance without gradient).
-        ``"hmc"``: one test at the end of the trajectory, so each iteration is an exact HMC
-        transition of the current energy. ``"langevin"``: one test per step (MALA). ``"ghmc"``:
-        one test with the Jacobian factor, exact only with ``ghmc_scale="none"``. Not
-        available for ``"deterministic_langevin"``. ``"auto"``: on for ``"hmc"`` and
-        ``"langevin"``, off otherwise. Rejections make the sampler's density bookkeeping an
-        approximation (a rejected chain keeps its start), which matters for the entropy
-        term of parametric ``q_0`` only.
-    replay_buffer_size : int or None, default=None
-        With ``initial="data"``: number of persistent chain states that the chains start
-        from (0 disables: chains start from ``q_0`` every iteration, as in the paper's eq. 41).
-        ``None`` keeps one chain per minibatch row (``batch_size`` chains), so that every
-        chain makes a transition every iteration and follows the energy as it changes; a
-        larger buffer visits each chain only every ``replay_buffer_size / batch_size``
-        iterations, and its stale chains let the energy run away (measured on Ring: 10,000
-        chains ran away without a gradient penalty, see ``doc/ade.md``).
-        ``replay_buffer_size * n_features`` floats of memory.
-    reinit_probability : float in [0, 1], default=0.05
-        Fraction of buffer chains restarted each iteration: from ``q_0`` (data plus noise),
-        or half of them from ``N(0, reinit_scale^2 I)`` when ``reinit_scale`` is set. Restarts
-        from the data keep the chains' share of each mode close to the data's, which chains
-        that cannot cross between modes would otherwise get wrong.
-    reinit_scale : float or None, default=None
-        Standard deviation (standardized units) of broad restarts, ``None`` for none. Broad
-        restarts land far from the data, where the chains can stay stuck for hundreds of
-        iterations while the energy rises around them (measured: they made Ring and moons run
-        away without a gradient penalty).
-    energy_model : {"mlp", "gaussian", "conv"} or callable, default="mlp"
-        The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
-        ``base_precision``), a learnable diagonal Gaussian
-        (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
-        ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
-        to ``(n,)`` energies. (Named ``energy_model`` because ``energy(X)`` is the method
-        that evaluates it.)
-    image_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of flat image rows. Not needed when ``X`` is passed as an
-        ``(n, C, H, W)`` array, whose layout is recorded (``image_shape_``) and used by
-        :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
-        (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
-        without an image shape are treated as ``(1, 1, n_features)`` images).
+    {{energy_model}}
     {{standardize}}
-    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
-        Hidden widths of the MLP energy.
-    activation : str, default="silu"
-        Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
-    spectral_norm : bool, default=False
-        Spectral normalization of every linear layer of the energy.
-    base_precision : float, default=0.1
-        Weight of a fixed quadratic ``|z|^2 / 2`` term in the energy (the base measure of
-        eq. 1): it makes ``exp(-E)`` integrable whatever the network does far from the data,
-        where no chain goes; inside the data's range the network absorbs it.
     alpha : float, default=0.0
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
@@ -332,52 +203,8 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     {{early_stopping}}
     warm_start : bool, default=False
         Reuse the fitted modules and optimizers when ``fit`` is called again.
-    verbose : int, default=0
-        1 shows a progress bar on stderr (rate, time left, latest losses); 2 or more prints
-        a line of losses every 100 iterations.
-    device : str, default="auto"
-        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-        Seeds a ``torch.Generator`` created in ``fit``; the global RNGs are untouched.
-    partition : {"auto", "quadrature", "importance", "ais"}, default="auto"
-        How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`):
-        ``"quadrature"`` is a midpoint grid over the data's box (``d <= 3``);
-        ``"importance"`` samples the estimator's own sampler when its density is tractable
-        and a defensive proposal (kernel density estimate of the data mixed with a broad
-        Gaussian) otherwise; ``"ais"`` anneals from a Gaussian fitted to the data to
-        ``exp(-E)`` with HMC transitions; ``"auto"`` uses quadrature for ``d <= 2``, else
-        importance sampling when its effective sample size is at least 10% of the draws,
-        else AIS. The method used is ``partition_method_``.
-    partition_resolution : int, default=400
-        Grid cells per axis for quadrature in 1 or 2 dimensions.
-    partition_n_samples : int or None, default=None
-        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
-    partition_n_temperatures : int, default=500
-        AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
-        roughly as ``1 / partition_n_temperatures``.
-    callbacks : list of Callback or callables, default=None
-        Objects with ``on_train_begin(est)``, ``on_iteration_end(est, iteration, logs)``,
-        ``on_train_end(est)`` hooks (:class:`~adesk.training.Callback`), or callables
-        ``f(est, iteration, logs)`` called after every iteration.
-    divergence : {"raise", "rollback"}, default="raise"
-        What a NaN or infinite energy, loss, gradient or parameter does: ``"raise"`` stops
-        with :class:`~adesk.training.TrainingDivergedError`; ``"rollback"`` restores the last
-        finite state (kept every 10 iterations), halves every learning rate
-        (``learning_rate_scale_``) and goes on. Either way the event is in ``divergences_``.
-    max_rollbacks : int, default=5
-        Rollbacks allowed per ``fit`` / ``partial_fit`` call before the error is raised.
-    checkpoint_path : str, path-like or None, default=None
-        Write :meth:`save` checkpoints during training to this path (``"{iteration}"`` in it
-        is replaced by the iteration count; otherwise the file is overwritten).
-        :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
-    checkpoint_interval : int, default=1000
-        Iterations between checkpoints.
-    distributed : {"none", "ddp"}, default="none"
-        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
-        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
-        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
-        of the energy and of the sampler are averaged over the processes before each step.
+    {{runtime}}
+    {{partition}}
 
     Attributes
     ----------
@@ -457,44 +284,15 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     _parameter_constraints = {
         **BaseEnergyEstimator._parameter_constraints,
-        "sampler": [StrOptions(set(SAMPLERS))],
-        "initial": [StrOptions(set(INITIALS))],
-        "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
-        "sampler_hidden_layer_sizes": ["array-like"],
-        "ghmc_scale": [StrOptions(set(GHMC_SCALES))],
-        "ghmc_momentum_map": [StrOptions(set(GHMC_MOMENTUM_MAPS))],
-        "ghmc_position_map": [StrOptions(set(GHMC_POSITION_MAPS))],
-        "logdet": [StrOptions({"auto", *LOGDET_METHODS})],
-        "logdet_terms": [Interval(Integral, 1, None, closed="left")],
-        "logdet_probes": [Interval(Integral, 1, None, closed="left")],
-        "flow": [StrOptions({"planar", "realnvp"})],
-        "n_flow_layers": [Interval(Integral, 1, None, closed="left")],
-        "initial_hidden_layer_sizes": ["array-like"],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
-        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "sampler": [StrOptions(set(SAMPLER_SHORTCUTS)), SamplerConfig],
+        "initial": [StrOptions(set(INITIAL_SHORTCUTS)), InitialConfig],
         "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
-        "step_size_adaptation": [StrOptions(set(STEP_SIZE_ADAPTATIONS))],
-        "n_mcmc_steps": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
-        "step_size_shape": [StrOptions({"auto", *STEP_SIZE_SHAPES})],
-        "momentum_penalty": [Interval(Real, 0, None, closed="neither")],
-        "entropy_weight": [Interval(Real, 0, None, closed="left")],
         "gradient": [StrOptions({"bptt", "truncated"})],
-        "gradient_checkpointing": ["boolean"],
         "sampler_updates": [Interval(Integral, 1, None, closed="left")],
         "sampler_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "adam_beta1": [Interval(Real, 0, 1, closed="left")],
-        "gradient_clip": [Interval(Real, 0, None, closed="neither"), None],
-        "momentum_clip": [Interval(Real, 0, None, closed="neither"), None],
-        "sample_clip": [Interval(Real, 0, None, closed="left"), None],
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
         "energy_penalty": [Interval(Real, 0, None, closed="left")],
-        "initial_noise": [Interval(Real, 0, None, closed="neither")],
-        "learn_initial_noise": ["boolean"],
-        "max_initial_points": [Interval(Integral, 1, None, closed="left")],
-        "metropolis": [StrOptions({"auto"}), "boolean"],
-        "replay_buffer_size": [Interval(Integral, 0, None, closed="left"), None],
-        "reinit_probability": [Interval(Real, 0, 1, closed="both")],
-        "reinit_scale": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -502,48 +300,14 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         *,
         sampler="hmc",
         initial="data",
-        latent_dim=None,
-        sampler_hidden_layer_sizes=(32,),
-        ghmc_scale="learned",
-        ghmc_momentum_map="learned",
-        ghmc_position_map="learned",
-        logdet="auto",
-        logdet_terms=10,
-        logdet_probes=2,
-        flow="planar",
-        n_flow_layers=10,
-        initial_hidden_layer_sizes=(64, 64),
-        n_steps=5,
-        step_size=0.1,
-        step_size_adaptation="auto",
-        n_mcmc_steps="auto",
-        step_size_shape="auto",
-        momentum_penalty=1.0,
-        entropy_weight=1.0,
         gradient="truncated",
-        gradient_checkpointing=False,
         sampler_updates=1,
         sampler_learning_rate=None,
         adam_beta1=0.5,
-        gradient_clip=10.0,
-        momentum_clip=10.0,
-        sample_clip=None,
         gradient_penalty=0.0,
         energy_penalty=0.0,
-        initial_noise=0.1,
-        learn_initial_noise=True,
-        max_initial_points=2000,
-        metropolis="auto",
-        replay_buffer_size=None,
-        reinit_probability=0.05,
-        reinit_scale=None,
         energy_model="mlp",
-        image_shape=None,
         standardize="auto",
-        hidden_layer_sizes=(128, 128, 128),
-        activation="silu",
-        spectral_norm=False,
-        base_precision=0.1,
         alpha=0.0,
         batch_size=256,
         learning_rate_init="auto",
@@ -561,60 +325,20 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         dtype="float32",
         random_state=None,
         partition="auto",
-        partition_resolution=400,
-        partition_n_samples=None,
-        partition_n_temperatures=500,
         callbacks=None,
-        divergence="raise",
-        max_rollbacks=5,
-        checkpoint_path=None,
-        checkpoint_interval=1000,
+        max_rollbacks=0,
         distributed="none",
     ):
         self.sampler = sampler
         self.initial = initial
-        self.latent_dim = latent_dim
-        self.sampler_hidden_layer_sizes = sampler_hidden_layer_sizes
-        self.ghmc_scale = ghmc_scale
-        self.ghmc_momentum_map = ghmc_momentum_map
-        self.ghmc_position_map = ghmc_position_map
-        self.logdet = logdet
-        self.logdet_terms = logdet_terms
-        self.logdet_probes = logdet_probes
-        self.flow = flow
-        self.n_flow_layers = n_flow_layers
-        self.initial_hidden_layer_sizes = initial_hidden_layer_sizes
-        self.n_steps = n_steps
-        self.step_size = step_size
-        self.step_size_adaptation = step_size_adaptation
-        self.n_mcmc_steps = n_mcmc_steps
-        self.step_size_shape = step_size_shape
-        self.momentum_penalty = momentum_penalty
-        self.entropy_weight = entropy_weight
         self.gradient = gradient
-        self.gradient_checkpointing = gradient_checkpointing
         self.sampler_updates = sampler_updates
         self.sampler_learning_rate = sampler_learning_rate
         self.adam_beta1 = adam_beta1
-        self.gradient_clip = gradient_clip
-        self.momentum_clip = momentum_clip
-        self.sample_clip = sample_clip
         self.gradient_penalty = gradient_penalty
         self.energy_penalty = energy_penalty
-        self.initial_noise = initial_noise
-        self.learn_initial_noise = learn_initial_noise
-        self.max_initial_points = max_initial_points
-        self.metropolis = metropolis
-        self.replay_buffer_size = replay_buffer_size
-        self.reinit_probability = reinit_probability
-        self.reinit_scale = reinit_scale
         self.energy_model = energy_model
-        self.image_shape = image_shape
         self.standardize = standardize
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.spectral_norm = spectral_norm
-        self.base_precision = base_precision
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -632,46 +356,87 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.partition = partition
-        self.partition_resolution = partition_resolution
-        self.partition_n_samples = partition_n_samples
-        self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
-        self.divergence = divergence
         self.max_rollbacks = max_rollbacks
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_interval = checkpoint_interval
         self.distributed = distributed
 
     # ------------------------------------------------------------ building
-    def _validate_own_params(self):
-        super()._validate_own_params()
-        _as_sizes(self.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes")
-        _as_sizes(self.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
-        if self.metropolis is True and self.sampler == "deterministic_langevin":
+    def _resolve_components(self):
+        """The sampler and ``q_0`` objects resolved into the settings the fit reads."""
+        settings = super()._resolve_components()
+        caller = type(self).__name__
+        sampler = resolve_component(self.sampler, "sampler", SAMPLER_SHORTCUTS, caller)
+        initial = resolve_component(self.initial, "initial", INITIAL_SHORTCUTS, caller)
+        defaults = {
+            "latent_dim": None,
+            "hidden_layer_sizes": (32,),
+            "scale": "learned",
+            "momentum_map": "learned",
+            "position_map": "learned",
+            "logdet": "auto",
+            "logdet_terms": 10,
+            "logdet_probes": 2,
+            "gradient_clip": 10.0,
+            "momentum_clip": 10.0,
+            "metropolis": False,
+        }
+        field = {name: getattr(sampler, name, default) for name, default in defaults.items()}
+        settings.update(
+            sampler=sampler.kind,
+            n_steps=int(sampler.n_steps),
+            step_size=float(sampler.step_size),
+            step_size_adaptation=sampler.adaptation,
+            n_mcmc_steps=sampler.n_transitions,
+            step_size_shape=sampler.step_size_shape,
+            momentum_penalty=float(sampler.momentum_penalty),
+            entropy_weight=float(sampler.entropy_weight),
+            gradient_checkpointing=bool(sampler.gradient_checkpointing),
+            sample_clip=sampler.sample_clip,
+            metropolis=field["metropolis"],
+            gradient_clip=field["gradient_clip"],
+            momentum_clip=field["momentum_clip"],
+            latent_dim=field["latent_dim"],
+            sampler_hidden_layer_sizes=_as_sizes(
+                field["hidden_layer_sizes"], "sampler__hidden_layer_sizes"
+            ),
+            ghmc_scale=field["scale"],
+            ghmc_momentum_map=field["momentum_map"],
+            ghmc_position_map=field["position_map"],
+            logdet=field["logdet"],
+            logdet_terms=int(field["logdet_terms"]),
+            logdet_probes=int(field["logdet_probes"]),
+            initial=initial.kind,
+            flow=getattr(initial, "layer", "planar"),
+            n_flow_layers=int(getattr(initial, "n_layers", 10)),
+            initial_hidden_layer_sizes=(
+                initial.conditioner_sizes()
+                if initial.kind == "flow"
+                else _as_sizes(getattr(initial, "hidden_layer_sizes", (64, 64)), "sizes")
+            ),
+            initial_noise=float(getattr(initial, "noise", 0.1)),
+            learn_initial_noise=bool(getattr(initial, "learn_noise", True)),
+            max_initial_points=int(getattr(initial, "max_points", 2000)),
+            replay_buffer_size=getattr(initial, "replay_buffer_size", None),
+            reinit_probability=float(getattr(initial, "reinit_probability", 0.05)),
+            reinit_scale=getattr(initial, "reinit_scale", None),
+        )
+        self._resolved = settings
+        if sampler.kind == "deterministic_langevin" and sampler.uses_metropolis():
+            raise ValueError("DeterministicLangevin has no Metropolis test.")
+        if settings["step_size_adaptation"] == "acceptance" and not self._use_metropolis():
             raise ValueError(
-                "metropolis=True needs a stochastic or Hamiltonian sampler ('hmc', 'ghmc', "
-                "'langevin'); sampler='deterministic_langevin' is a deterministic map of the "
-                "position. Use metropolis='auto' or False."
+                "sampler__adaptation='acceptance' follows the Metropolis acceptance rate, so it "
+                f"needs a Metropolis test in the embedding; got sampler={self.sampler!r} "
+                "without one. Use adaptation='learned' or 'fixed', or metropolis=True."
             )
-        if self.step_size_adaptation == "acceptance" and not self._use_metropolis():
+        n_transitions = sampler.n_transitions
+        if n_transitions != "auto" and n_transitions > 0 and self.gradient == "bptt":
             raise ValueError(
-                "step_size_adaptation='acceptance' follows the Metropolis acceptance rate, so it "
-                "needs a Metropolis test in the embedding (metropolis=True, or 'auto' with "
-                f"sampler 'hmc' or 'langevin'); got sampler={self.sampler!r} with "
-                f"metropolis={self.metropolis!r}. Use step_size_adaptation='learned' or 'fixed'."
+                "sampler__n_transitions > 0 refines the energy's negatives with transitions that "
+                "carry no gradient, which gradient='bptt' would need; use gradient='truncated' "
+                f"or n_transitions=0 (got n_transitions={n_transitions!r})."
             )
-        if self.n_mcmc_steps != "auto" and self.n_mcmc_steps > 0 and self.gradient == "bptt":
-            raise ValueError(
-                "n_mcmc_steps > 0 refines the energy's negatives with transitions that carry no "
-                "gradient, which gradient='bptt' would need; use gradient='truncated' or "
-                f"n_mcmc_steps=0 (got n_mcmc_steps={self.n_mcmc_steps!r})."
-            )
-        if self.latent_dim is not None and self.sampler != "ghmc":
-            raise ValueError(
-                "latent_dim sets the momentum dimension of sampler='ghmc' only (the other "
-                f"samplers need a momentum of the data's dimension); got sampler={self.sampler!r}"
-                f" with latent_dim={self.latent_dim!r}."
-            )
+        return settings
 
     def _learning_rate(self):
         """``learning_rate_init``; ``"auto"`` is ``4e-3 * min(1, sqrt(2 / n_features))``, at
@@ -686,60 +451,60 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     def _step_size_shape(self):
         """``step_size_shape``, where ``"auto"`` is one step size when the acceptance rule
         moves them all together and one per step and dimension otherwise."""
-        if self.step_size_shape != "auto":
-            return self.step_size_shape
+        if self._hp.step_size_shape != "auto":
+            return self._hp.step_size_shape
         return "scalar" if self._step_size_adaptation() == "acceptance" else "per_step_dimension"
 
     def _n_mcmc_steps(self):
         """``n_mcmc_steps``, where ``"auto"`` is 1 with the truncated gradient and 0 with
         BPTT (whose gradient runs through the sampler's own trajectory)."""
-        if self.n_mcmc_steps == "auto":
+        if self._hp.n_mcmc_steps == "auto":
             return 0 if self.gradient == "bptt" else 1
-        return int(self.n_mcmc_steps)
+        return int(self._hp.n_mcmc_steps)
 
     def _step_size_adaptation(self):
         """The step-size rule in force: ``"auto"`` follows the acceptance rate when the
         embedding runs a Metropolis test and learns the step sizes otherwise."""
-        if self.step_size_adaptation != "auto":
-            return self.step_size_adaptation
+        if self._hp.step_size_adaptation != "auto":
+            return self._hp.step_size_adaptation
         return "acceptance" if self._use_metropolis() else "learned"
 
     def _use_metropolis(self):
-        if self.metropolis == "auto":
+        if self._hp.metropolis == "auto":
             # The generalized step with learned scales is not reversible, so a Metropolis
             # test would not be exact for it; ADE's objective already pays for its volume change.
-            return self.sampler in ("hmc", "langevin")
-        return bool(self.metropolis)
+            return self._hp.sampler in ("hmc", "langevin")
+        return bool(self._hp.metropolis)
 
     def _build_sampler(self, data):
         n_features = data.shape[1]
         bounds = None
-        if self.sample_clip is not None:
+        if self._hp.sample_clip is not None:
             low = data.min(0).values.float().cpu()
             high = data.max(0).values.float().cpu()
             span = torch.clamp(high - low, min=1e-3)
-            bounds = (low - self.sample_clip * span, high + self.sample_clip * span)
+            bounds = (low - self._hp.sample_clip * span, high + self._hp.sample_clip * span)
         common = {
-            "n_steps": self.n_steps,
-            "step_size": self.step_size,
+            "n_steps": self._hp.n_steps,
+            "step_size": self._hp.step_size,
             "step_size_shape": self._step_size_shape(),
             "learn_step_size": self._step_size_adaptation() == "learned",
-            "momentum_penalty": self.momentum_penalty,
+            "momentum_penalty": self._hp.momentum_penalty,
             "position_bounds": bounds,
         }
         metropolis = self._use_metropolis()
-        if self.sampler == "hmc":
+        if self._hp.sampler == "hmc":
             return HMCEmbedding(
                 n_features,
-                gradient_clip=self.gradient_clip,
-                momentum_clip=self.momentum_clip,
+                gradient_clip=self._hp.gradient_clip,
+                momentum_clip=self._hp.momentum_clip,
                 metropolis=metropolis,
                 **common,
             )
-        if self.sampler == "ghmc":
-            latent_dim = n_features if self.latent_dim is None else self.latent_dim
+        if self._hp.sampler == "ghmc":
+            latent_dim = n_features if self._hp.latent_dim is None else self._hp.latent_dim
             if latent_dim != n_features and (
-                self.ghmc_momentum_map == "gradient" or self.ghmc_position_map == "identity"
+                self._hp.ghmc_momentum_map == "gradient" or self._hp.ghmc_position_map == "identity"
             ):
                 raise ValueError(
                     "ghmc_momentum_map='gradient' and ghmc_position_map='identity' need "
@@ -750,88 +515,88 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 n_features,
                 latent_dim=latent_dim,
                 hidden_layer_sizes=_as_sizes(
-                    self.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes"
+                    self._hp.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes"
                 ),
-                scale=self.ghmc_scale,
-                momentum_map=self.ghmc_momentum_map,
-                position_map=self.ghmc_position_map,
-                gradient_clip=self.gradient_clip,
-                momentum_clip=self.momentum_clip,
+                scale=self._hp.ghmc_scale,
+                momentum_map=self._hp.ghmc_momentum_map,
+                position_map=self._hp.ghmc_position_map,
+                gradient_clip=self._hp.gradient_clip,
+                momentum_clip=self._hp.momentum_clip,
                 metropolis=metropolis,
                 **common,
             )
-        if self.sampler == "langevin":
+        if self._hp.sampler == "langevin":
             return LangevinEmbedding(
-                n_features, gradient_clip=self.gradient_clip, metropolis=metropolis, **common
+                n_features, gradient_clip=self._hp.gradient_clip, metropolis=metropolis, **common
             )
-        logdet = self.logdet
+        logdet = self._hp.logdet
         if logdet == "auto":
             logdet = "exact" if n_features <= EXACT_LOGDET_MAX_FEATURES else "chebyshev"
         return DeterministicLangevinEmbedding(
             n_features,
             logdet=logdet,
-            logdet_terms=self.logdet_terms,
-            logdet_probes=self.logdet_probes,
+            logdet_terms=self._hp.logdet_terms,
+            logdet_probes=self._hp.logdet_probes,
             **common,
         )
 
     def _build_initial(self, data, momentum_dim):
         n_samples, n_features = data.shape
-        momentum_std = 1.0 / math.sqrt(self.momentum_penalty)
-        if self.initial == "data":
-            if n_samples > self.max_initial_points:
+        momentum_std = 1.0 / math.sqrt(self._hp.momentum_penalty)
+        if self._hp.initial == "data":
+            if n_samples > self._hp.max_initial_points:
                 index = torch.randperm(n_samples, generator=self._cpu_generator())
-                points = data[index[: self.max_initial_points].to(data.device)]
+                points = data[index[: self._hp.max_initial_points].to(data.device)]
             else:
                 points = data
             return EmpiricalInitial(
                 points,
-                self.initial_noise,
-                momentum_penalty=self.momentum_penalty,
-                learn_noise=self.learn_initial_noise,
+                self._hp.initial_noise,
+                momentum_penalty=self._hp.momentum_penalty,
+                learn_noise=self._hp.learn_initial_noise,
                 momentum_dim=momentum_dim,
             )
-        if self.initial == "gaussian":
+        if self._hp.initial == "gaussian":
             return GaussianInitial(
                 torch.zeros(n_features),
                 torch.ones(n_features),
                 momentum_std=momentum_std,
                 momentum_dim=momentum_dim,
             )
-        hidden = _as_sizes(self.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
-        if self.initial == "flow":
+        hidden = _as_sizes(self._hp.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
+        if self._hp.initial == "flow":
             return FlowInitial(
                 n_features,
                 momentum_dim=momentum_dim,
-                flow=self.flow,
-                n_layers=self.n_flow_layers,
+                flow=self._hp.flow,
+                n_layers=self._hp.n_flow_layers,
                 hidden_layer_sizes=hidden,
-                momentum_penalty=self.momentum_penalty,
+                momentum_penalty=self._hp.momentum_penalty,
             )
         if self.image_shape_ is not None:
             # The deconvolutional generator of Table 4(b); its latent is the momentum.
             return ImageLatentInitial(
                 self.image_shape_,
                 latent_dim=momentum_dim,
-                momentum_penalty=self.momentum_penalty,
+                momentum_penalty=self._hp.momentum_penalty,
                 output="none",
             )
         return LatentInitial(
             n_features,
             latent_dim=momentum_dim,
             hidden_layer_sizes=hidden,
-            momentum_penalty=self.momentum_penalty,
+            momentum_penalty=self._hp.momentum_penalty,
         )
 
     def _build_modules(self, data):
-        self.mcmc_step_size_ = float(self.step_size)
+        self.mcmc_step_size_ = float(self._hp.step_size)
         self.sampler_ = self._build_sampler(data)
         self.initial_ = self._build_initial(data, self.sampler_.momentum_dim)
         self.initial_.to(device=self._device, dtype=self._dtype)
         self.sampler_.to(device=self._device, dtype=self._dtype)
         self.replay_buffer_ = None
         n_chains = self._n_persistent_chains()
-        if self.initial == "data" and n_chains > 0:
+        if self._hp.initial == "data" and n_chains > 0:
             with torch.no_grad():
                 position, _ = self._draw_initial(n_chains, self._generator)
             self.replay_buffer_ = position.detach()
@@ -845,9 +610,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     def _n_persistent_chains(self):
         """``replay_buffer_size``, where ``None`` means one chain per minibatch row."""
-        if self.replay_buffer_size is None:
+        if self._hp.replay_buffer_size is None:
             return int(self.batch_size)
-        return int(self.replay_buffer_size)
+        return int(self._hp.replay_buffer_size)
 
     def _sampler_parameters(self):
         """Trainable parameters of the dual sampler.
@@ -938,14 +703,14 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             # where chains never go); restarts from a broad Gaussian find spurious wells far
             # from the data, which the energy then raises.
             uniform = torch.rand(n_samples, generator=generator, device=device, dtype=dtype)
-            broad_share = 0.0 if self.reinit_scale is None else 0.5
-            from_data = uniform < (1.0 - broad_share) * self.reinit_probability
-            from_broad = (uniform >= (1.0 - broad_share) * self.reinit_probability) & (
-                uniform < self.reinit_probability
+            broad_share = 0.0 if self._hp.reinit_scale is None else 0.5
+            from_data = uniform < (1.0 - broad_share) * self._hp.reinit_probability
+            from_broad = (uniform >= (1.0 - broad_share) * self._hp.reinit_probability) & (
+                uniform < self._hp.reinit_probability
             )
             with torch.no_grad():
                 data_start, _ = self._draw_initial(n_samples, generator)
-            broad_start = (self.reinit_scale or 0.0) * torch.randn(
+            broad_start = (self._hp.reinit_scale or 0.0) * torch.randn(
                 position.shape, generator=generator, device=device, dtype=dtype
             )
             position = torch.where(from_data[:, None], data_start.detach(), position)
@@ -959,7 +724,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             generator=generator,
             device=like.device,
             dtype=like.dtype,
-        ) / math.sqrt(self.momentum_penalty)
+        ) / math.sqrt(self._hp.momentum_penalty)
 
     def _dynamics_pass(self, energy_fn, position, generator, start_cache=None, return_cache=False):
         """One pass of the fitted dynamics from ``position`` with a fresh momentum, no graph.
@@ -1012,7 +777,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
             # parameters need (about a third fewer matrix products in the backward pass). The
             # freeze covers the backward pass too, which checkpointing recomputes in.
             freeze = contextlib.nullcontext() if bptt else frozen_parameters(self.energy_model_)
-            with freeze, checkpointed_gradients(self.gradient_checkpointing):
+            with freeze, checkpointed_gradients(self._hp.gradient_checkpointing):
                 yield
 
         for _ in range(self.sampler_updates - 1 if sampler_params else 0):
@@ -1023,7 +788,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 hamiltonian, entropy = self._sampler_objective(output, log_q0)
                 sampler_optimizer.zero_grad(set_to_none=True)
                 torch.autograd.backward(
-                    hamiltonian - self.entropy_weight * entropy, inputs=sampler_params
+                    hamiltonian - self._hp.entropy_weight * entropy, inputs=sampler_params
                 )
             sampler_optimizer.step()
 
@@ -1041,7 +806,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 sampler_optimizer.zero_grad(set_to_none=True)
             # One backward pass through the trajectory serves both players: the sampler
             # descends H_q - w * H(q_T); with BPTT the energy ascends the same objective.
-            sampler_loss = hamiltonian - self.entropy_weight * entropy
+            sampler_loss = hamiltonian - self._hp.entropy_weight * entropy
             if needs_graph:
                 targets = sampler_params + (energy_params if bptt else [])
                 torch.autograd.backward(sampler_loss, inputs=targets)
@@ -1109,7 +874,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
 
     def _adapt_step_sizes(self, accepted):
         """Multiply every step size by ``exp(gain (accepted - target))``."""
-        target = TARGET_ACCEPTANCE.get(self.sampler, 0.65)
+        target = TARGET_ACCEPTANCE.get(self._hp.sampler, 0.65)
         low, high = (math.log(b) for b in ADAPTED_STEP_SIZE_BOUNDS)
         with torch.no_grad():
             log_step = self.sampler_.log_step_size
@@ -1133,10 +898,10 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         Returns the refined positions and the mean acceptance probability (a tensor)."""
         kernel = HMCKernel(
             step_size=self.mcmc_step_size_,
-            n_leapfrog_steps=self.n_steps,
-            momentum_penalty=self.momentum_penalty,
-            gradient_clip=self.gradient_clip,
-            momentum_clip=self.momentum_clip,
+            n_leapfrog_steps=self._hp.n_steps,
+            momentum_penalty=self._hp.momentum_penalty,
+            gradient_clip=self._hp.gradient_clip,
+            momentum_clip=self._hp.momentum_clip,
         )
         position = state.position.detach()
         current = PhaseState(
@@ -1189,9 +954,9 @@ class ADEDensityEstimator(BaseEnergyEstimator):
     def _has_tractable_sampler(self):
         if self.replay_buffer_ is not None or self.sampler_.metropolis:
             return False
-        if self.sample_clip is not None or self.sampler == "langevin":
+        if self._hp.sample_clip is not None or self._hp.sampler == "langevin":
             return False
-        return self.sampler != "deterministic_langevin" or self.sampler_.logdet == "exact"
+        return self._hp.sampler != "deterministic_langevin" or self.sampler_.logdet == "exact"
 
     def _sampler_log_weights(self, n_samples, generator):
         # The augmented target exp(-E(x)) N(v; 0, I / lambda) has the same normaliser as
@@ -1202,7 +967,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         log_target = -state.energy
         if state.momentum is not None and state.momentum.shape[-1] > 0:
             log_target = log_target + isotropic_momentum_log_prob(
-                state.momentum, self.momentum_penalty
+                state.momentum, self._hp.momentum_penalty
             )
         return (log_target - log_q).detach()
 
@@ -1324,11 +1089,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         return cls(**params)
 
     @with_thread_policy
-    def complete(self, X, mask=None, n_steps=20, random_state=None, return_steps=False):
+    def complete(self, X, mask=None, n_rounds=20, random_state=None, return_steps=False):
         """Fill the masked entries of ``X`` with the learned dynamics (paper Figure 4).
 
         The masked entries start from draws of the initial distribution ``q_0``; then, for
-        ``n_steps`` rounds, the learned ``T``-step dynamics run on the energy with the observed
+        ``n_rounds`` rounds, the learned ``T``-step dynamics run on the energy with the observed
         entries held fixed (the energy sees them at their observed values, and they are reset
         after every round). Observed entries are returned unchanged, bit for bit.
 
@@ -1340,7 +1105,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         mask : array-like of bool, broadcastable to the shape of ``X``, or None
             ``True`` where the entry is missing and must be completed; ``None`` completes the
             NaN entries of ``X``.
-        n_steps : int, default=20
+        n_rounds : int, default=20
             Rounds of the learned dynamics.
         random_state : int, RandomState instance or None, default=None
         return_steps : bool, default=False
@@ -1350,11 +1115,11 @@ class ADEDensityEstimator(BaseEnergyEstimator):
         -------
         completed : ndarray of the shape of ``X``
         steps : list of ndarray, only if ``return_steps``
-            ``n_steps + 1`` arrays of the shape of ``X``.
+            ``n_rounds + 1`` arrays of the shape of ``X``.
         """
         check_is_fitted(self, "log_partition_")
-        if isinstance(n_steps, bool) or not isinstance(n_steps, Integral) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive int; got {n_steps!r}.")
+        if isinstance(n_rounds, bool) or not isinstance(n_rounds, Integral) or n_rounds < 1:
+            raise ValueError(f"n_rounds must be a positive int; got {n_rounds!r}.")
         shape = np.shape(X)
         if mask is None:
             values = np.asarray(X)
@@ -1398,7 +1163,7 @@ class ADEDensityEstimator(BaseEnergyEstimator):
                 start = torch.linalg.solve(whitening, start.to(self._dtype).T).T
         state = torch.where(missing_t, start.to(observed.dtype), observed)
         steps = [state]
-        for _ in range(int(n_steps)):
+        for _ in range(int(n_rounds)):
             moved = self._dynamics_pass(conditional_energy, state, generator)
             state = torch.where(missing_t, moved, observed)
             steps.append(state)

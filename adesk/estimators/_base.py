@@ -8,9 +8,9 @@ pickling (``_state_io``), and the validation and layout of ``X`` (``_inputs``).
 """
 
 import math
-import os
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -18,11 +18,13 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._components import resolve_component
 from .._config import with_thread_policy
 from ..dynamics import run_mcmc
 from ..dynamics._leapfrog import frozen_parameters
 from ..energies import ConvEnergy, GaussianEnergy, MLPEnergy
-from ..energies._mlp import ACTIVATIONS
+from ..energies._configs import ENERGY_SHORTCUTS, EnergyConfig
+from ..partition._configs import AIS, PartitionConfig, Quadrature
 from ._device import DTYPES, derived_seed, draw_seed, make_generator, resolve_device
 from ._distributed import (
     agreed_seed,
@@ -32,7 +34,7 @@ from ._distributed import (
     process_group,
 )
 from ._inputs import InputLayoutMixin
-from ._normalisation import PARTITION_METHODS, LogPartitionMixin
+from ._normalisation import PARTITION_METHODS, PARTITION_SHORTCUTS, LogPartitionMixin
 from ._persistence import (
     register_estimator,
 )
@@ -56,6 +58,9 @@ AUTO_EARLY_STOPPING_MAX_SAMPLES = 5000
 
 #: ... and when the validation split would hold at least this many points.
 AUTO_EARLY_STOPPING_MIN_VALIDATION = 5
+
+#: Transitions of ``sample()`` for the estimators whose draws are MCMC chains (CD, NCE, SM).
+SAMPLING_TRANSITIONS = 200
 
 
 class BaseEnergyEstimator(
@@ -103,13 +108,8 @@ class BaseEnergyEstimator(
         register_estimator(cls)
 
     _parameter_constraints = {
-        "energy_model": [StrOptions({"mlp", "gaussian", "conv"}), callable],
-        "image_shape": ["array-like", None],
+        "energy_model": [StrOptions(set(ENERGY_SHORTCUTS)), EnergyConfig, callable],
         "standardize": [StrOptions({"auto", "per_feature", "whiten", "global", "none"})],
-        "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "spectral_norm": ["boolean"],
-        "base_precision": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -126,15 +126,9 @@ class BaseEnergyEstimator(
         "dtype": [StrOptions(set(DTYPES))],
         "random_state": ["random_state"],
         "ema_decay": [Interval(Real, 0, 1, closed="left"), None],
-        "partition": [StrOptions(set(PARTITION_METHODS))],
-        "partition_resolution": [Interval(Integral, 8, None, closed="left")],
-        "partition_n_samples": [Interval(Integral, 2, None, closed="left"), None],
-        "partition_n_temperatures": [Interval(Integral, 1, None, closed="left")],
+        "partition": [StrOptions(set(PARTITION_METHODS)), PartitionConfig],
         "callbacks": [list, tuple, callable, None],
-        "divergence": [StrOptions({"raise", "rollback"})],
-        "max_rollbacks": [Interval(Integral, 1, None, closed="left")],
-        "checkpoint_path": [str, os.PathLike, None],
-        "checkpoint_interval": [Interval(Integral, 1, None, closed="left")],
+        "max_rollbacks": [Interval(Integral, 0, None, closed="left")],
         "distributed": [StrOptions({"none", "ddp"})],
     }
 
@@ -248,14 +242,7 @@ class BaseEnergyEstimator(
                 f"The 'learning_rate_init' parameter must be at most {largest:.3g} (the largest "
                 f"{self.dtype}); got {self.learning_rate_init!r}."
             )
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)):
-            sizes = (sizes,)
-        if len(sizes) == 0 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be a non-empty sequence of positive ints; "
-                f"got {self.hidden_layer_sizes!r}."
-            )
+        self._resolved = self._resolve_components()
         try:
             device = resolve_device(self.device)
         except RuntimeError as error:
@@ -280,6 +267,53 @@ class BaseEnergyEstimator(
                     f"f(estimator, iteration, logs); got {callback!r} in "
                     f"callbacks={self.callbacks!r}."
                 )
+
+    def _resolve_components(self):
+        """The parameter objects (energy, ``log Z``; subclasses add their own) resolved and
+        validated into plain settings, read during the fit through :attr:`_hp`. The objects
+        themselves are never modified."""
+        caller = type(self).__name__
+        settings = {
+            "energy_kind": "callable",
+            "image_shape": None,
+            "spectral_norm": False,
+            "base_precision": 0.1,
+            "hidden_layer_sizes": (),
+            "activation": "silu",
+        }
+        if isinstance(self.energy_model, (str, EnergyConfig)):
+            energy = resolve_component(self.energy_model, "energy_model", ENERGY_SHORTCUTS, caller)
+            settings["energy_kind"] = energy.kind
+            if energy.kind == "mlp":
+                settings["hidden_layer_sizes"] = energy.sizes("energy_model__hidden_layer_sizes")
+                settings["activation"] = energy.activation
+            if energy.kind in ("mlp", "conv"):
+                settings["spectral_norm"] = bool(energy.spectral_norm)
+                settings["base_precision"] = float(energy.base_precision)
+            if energy.kind == "conv" and energy.image_shape is not None:
+                settings["image_shape"] = energy.image_shape
+        partition = self.partition
+        settings.update(
+            partition=partition,
+            partition_resolution=Quadrature().resolution,
+            partition_n_samples=None,
+            partition_n_temperatures=AIS().n_temperatures,
+        )
+        if not isinstance(partition, str):
+            partition = resolve_component(partition, "partition", PARTITION_SHORTCUTS, caller)
+            settings["partition"] = partition.kind
+            if partition.kind == "quadrature":
+                settings["partition_resolution"] = int(partition.resolution)
+            else:
+                settings["partition_n_samples"] = int(partition.n_samples)
+            if partition.kind == "ais":
+                settings["partition_n_temperatures"] = int(partition.n_temperatures)
+        return settings
+
+    @property
+    def _hp(self):
+        """The resolved settings of the last ``fit`` (see :meth:`_resolve_components`)."""
+        return SimpleNamespace(**self._resolved)
 
     def _setup_torch(self, resume):
         self._device = resolve_device(self.device)
@@ -347,8 +381,7 @@ class BaseEnergyEstimator(
         self.divergences_ = []
         self.learning_rate_scale_ = 1.0
         n_features = X.shape[1]
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(int(s) for s in sizes)
+        sizes = self._hp.hidden_layer_sizes
         torch_state = torch.random.get_rng_state()
         try:
             # Module initialisation draws from torch's global generator: seed it from ours and
@@ -374,27 +407,28 @@ class BaseEnergyEstimator(
 
     def _make_energy_model(self, n_features, sizes):
         """The energy network selected by ``energy_model`` (on standardized inputs)."""
-        choice = getattr(self, "energy_model", "mlp")
-        if choice == "mlp":
+        settings = self._hp
+        if settings.energy_kind == "mlp":
             return MLPEnergy(
                 n_features,
                 hidden_layer_sizes=sizes,
-                activation=self.activation,
-                spectral_norm=self.spectral_norm,
-                base_precision=self.base_precision,
+                activation=settings.activation,
+                spectral_norm=settings.spectral_norm,
+                base_precision=settings.base_precision,
             )
-        if choice == "conv":
+        if settings.energy_kind == "conv":
             # Flat rows without an image shape are treated as one-row, one-channel images
             # (1-D signals), so the convolutional energy accepts any tabular input.
             shape = self.image_shape_ or (1, 1, n_features)
             return ConvEnergy(
                 shape,
-                spectral_norm=self.spectral_norm,
-                base_precision=self.base_precision,
+                spectral_norm=settings.spectral_norm,
+                base_precision=settings.base_precision,
             )
-        if choice == "gaussian":
+        if settings.energy_kind == "gaussian":
             # Learnable diagonal Gaussian, started at the standardized data's N(0, I).
             return GaussianEnergy(torch.zeros(n_features), torch.ones(n_features), learnable=True)
+        choice = self.energy_model
         module = choice(n_features)
         if not isinstance(module, torch.nn.Module):
             raise ValueError(
@@ -504,22 +538,28 @@ class BaseEnergyEstimator(
         value = float(np.mean(self.score_samples(X)))
         return value if value != np.inf else float("nan")
 
+    #: True for the estimators without a sampler of their own (CD, NCE, score matching):
+    #: their draws are MCMC chains of the fitted energy started from the data's Gaussian.
+    _draws_by_mcmc = False
+
     @with_thread_policy
-    def sample(self, n_samples=1, random_state=None, n_mcmc_steps=0):
-        """Draw samples from the fitted model's sampler.
+    def sample(self, n_samples=1, random_state=None, n_transitions=None):
+        """Draw samples from the fitted model.
 
         Parameters
         ----------
         n_samples : int, default=1
         random_state : int, RandomState instance or None, default=None
             The same value gives the same samples.
-        n_mcmc_steps : int, default=0
-            Refine the samples by this many Metropolis-corrected HMC transitions
-            (10 leapfrog steps each) of the fitted energy, started from the sampler's output
-            (:func:`adesk.dynamics.run_mcmc`). The step size is adapted by dual averaging
-            toward an acceptance of 0.8 during the first half of the transitions and fixed
-            afterwards. Each transition leaves ``exp(-energy)`` invariant, so refinement can
-            only move the samples toward the fitted density.
+        n_transitions : int or None, default=None
+            Metropolis-corrected HMC transitions (10 leapfrog steps each) of the fitted energy
+            (:func:`adesk.dynamics.run_mcmc`); the step size is adapted by dual averaging toward
+            an acceptance of 0.8 during the first half of the transitions and fixed afterwards.
+            Each transition leaves ``exp(-energy)`` invariant. For the estimators with a
+            learned sampler (ADE, the flow dual) they refine the sampler's output, and
+            ``None`` means none. For the others (contrastive divergence, NCE, score matching)
+            they are the sampler: chains start from the data's Gaussian (``N(0, I)`` in
+            standardized units), and ``None`` means 200.
 
         Returns
         -------
@@ -531,21 +571,27 @@ class BaseEnergyEstimator(
             raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
         if n_samples < 1:
             raise ValueError(f"n_samples must be a positive int; got {n_samples}.")
-        if (
-            isinstance(n_mcmc_steps, bool)
-            or not isinstance(n_mcmc_steps, (int, np.integer))
-            or n_mcmc_steps < 0
+        if n_transitions is not None and (
+            isinstance(n_transitions, bool)
+            or not isinstance(n_transitions, (int, np.integer))
+            or n_transitions < 0
         ):
-            raise ValueError(f"n_mcmc_steps must be a non-negative int; got {n_mcmc_steps!r}.")
+            raise ValueError(
+                f"n_transitions must be None or a non-negative int; got {n_transitions!r}."
+            )
         generator = make_generator(random_state, self._device)
         pieces = []
         # Sampling needs position gradients only (see frozen_parameters).
         with frozen_parameters(self.energy_model_):
             for start in range(0, int(n_samples), 8192):
                 count = min(8192, int(n_samples) - start)
-                Z = self._draw_standardized(count, generator).detach()
-                if n_mcmc_steps > 0:
-                    Z = self._refine_standardized(Z, int(n_mcmc_steps), generator)
+                if self._draws_by_mcmc:
+                    n_chain = SAMPLING_TRANSITIONS if n_transitions is None else n_transitions
+                    Z = self._mcmc_from_gaussian(count, int(n_chain), generator)
+                else:
+                    Z = self._draw_standardized(count, generator).detach()
+                    if n_transitions:
+                        Z = self._refine_standardized(Z, int(n_transitions), generator)
                 pieces.append(Z)
         Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
         return self._to_output_layout(self._unstandardize(Z))
@@ -586,14 +632,14 @@ class BaseEnergyEstimator(
         """Initial step size (standardized units) of the refinement kernel."""
         return 0.1
 
-    def _refine_standardized(self, Z, n_mcmc_steps, generator):
+    def _refine_standardized(self, Z, n_transitions, generator):
         result = run_mcmc(
             self.energy_model_,
             Z,
             kernel="hmc",
-            n_steps=n_mcmc_steps,
+            n_steps=n_transitions,
             step_size=self._mcmc_step_size(),
-            n_adapt=n_mcmc_steps // 2,
+            n_adapt=n_transitions // 2,
             generator=generator,
         )
         return result.positions.detach()
@@ -632,6 +678,14 @@ class BaseEnergyEstimator(
     def _training_step(self, data, iteration):
         """One optimisation step on standardized ``data``; returns a dict of floats."""
 
-    @abstractmethod
     def _draw_standardized(self, n_samples, generator):
-        """``n_samples`` draws from the fitted sampler, in standardized coordinates."""
+        """``n_samples`` draws from the fitted sampler, in standardized coordinates.
+
+        Estimators with a sampler of their own override it; the others
+        (``_draws_by_mcmc = True``) draw by MCMC from the data's Gaussian.
+        """
+        if not self._draws_by_mcmc:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define _draw_standardized or set _draws_by_mcmc."
+            )
+        return self._mcmc_from_gaussian(n_samples, SAMPLING_TRANSITIONS, generator)

@@ -3,10 +3,14 @@
 import math
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
+from .._components import refuse_unused_fields, resolve_component
 from ..dynamics import HMCKernel, MALAKernel, clip_norm, energy_and_gradient, run_mcmc
+from ..samplers import HMC, Langevin
 from ._base import BaseEnergyEstimator
 from ._docs import fill_shared_docs
 
@@ -21,6 +25,17 @@ _ADAPTATION_GAIN = 0.1
 # Bounds of the adapted step size (standardized units): a flat energy accepts everything and
 # would otherwise let the step size grow without limit.
 _STEP_SIZE_BOUNDS = (1e-6, 10.0)
+#: ``n_transitions="auto"``: the paper's CD-15.
+CD_TRANSITIONS = 15
+#: Sampler fields that contrastive divergence reads; the others belong to ADE's learned sampler.
+CD_SAMPLER_FIELDS = (
+    "n_steps",
+    "step_size",
+    "n_transitions",
+    "adaptation",
+    "metropolis",
+    "gradient_clip",
+)
 
 
 def _unadjusted_langevin(energy_fn, positions, n_steps, step_size, gradient_clip, generator):
@@ -59,94 +74,58 @@ def _unadjusted_langevin(energy_fn, positions, n_steps, step_size, gradient_clip
 class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
     """Energy-based density estimation by contrastive divergence (CD-k) or persistent CD.
 
-    Each iteration draws a minibatch of the data, runs ``n_mcmc_steps`` MCMC transitions of
-    the current energy from chain starts, and descends
+    Each iteration draws a minibatch of the data, runs ``n_transitions`` Metropolis-corrected
+    MCMC transitions of the current energy from chain starts, and descends
     ``mean E(data) - mean E(samples)`` with the samples held fixed (no gradient flows through
-    the chains), as in Hinton (2002). With ``persistent=False`` the chains start at the data
-    minibatch itself (CD-k; the paper's CD-15 baseline, Table 1 and Appendix D.1, uses
-    ``n_mcmc_steps=15`` HMC transitions whose step size follows the rejection rate). With
-    ``persistent=True`` they start from a replay buffer of earlier chain states, a fraction
-    ``reinit_probability`` of them restarted from ``N(0, I)`` each iteration, and their end
-    states are written back (persistent CD, Tieleman 2008, with Du & Mordatch's 2019 replay
-    buffer).
+    the chains), as in Hinton (2002). With ``replay_buffer_size=0`` the chains start at the
+    data minibatch itself (CD-k; the paper's CD-15 baseline, Table 1 and Appendix D.1, uses 15
+    HMC transitions whose step size follows the rejection rate: the defaults). With a replay
+    buffer they start from earlier chain states, a fraction ``reinit_probability`` of them
+    restarted from ``N(0, I)`` each iteration, and their end states are written back
+    (persistent CD, Tieleman 2008, with Du & Mordatch's 2019 replay buffer).
 
     Compared with ADE (:class:`~adesk.ADEDensityEstimator`) the sampler is fixed, not learned:
     this is the special case of the primal-dual objective with an empirical initial
     distribution, a hand-designed MCMC kernel and a truncated gradient (paper Appendix D.1).
 
-    All computation happens on standardized data ``z`` (see ``standardize``); ``step_size``,
-    ``gradient_clip`` and the buffer's restarts are in those units.
+    All computation happens on standardized data ``z`` (see ``standardize``); the sampler's
+    step size and clipping threshold and the buffer's restarts are in those units.
 
     Parameters
     ----------
-    mcmc : {"hmc", "langevin"}, default="hmc"
-        Transition kernel of the negative chains. ``"hmc"``: Hamiltonian Monte Carlo
-        (:class:`~adesk.dynamics.HMCKernel`) with ``n_leapfrog_steps`` leapfrog steps and a
-        Metropolis test per transition. ``"langevin"``: Langevin steps
-        ``x' = x - step_size * grad E(x) + sqrt(2 step_size) * xi``, Metropolis-adjusted
-        (MALA, :class:`~adesk.dynamics.MALAKernel`) when ``metropolis=True``.
-    n_mcmc_steps : int, default=15
-        Transitions per iteration (``k`` of CD-k; 15 is the paper's CD-15).
-    step_size : float, default=0.1
-        Initial step size: the leapfrog step for ``"hmc"``, ``epsilon`` for ``"langevin"``.
-    n_leapfrog_steps : int, default=5
-        Leapfrog steps per HMC transition (ignored by ``"langevin"``).
-    adapt_step_size : bool, default=True
-        After every iteration multiply the step size by
-        ``exp(0.1 * (acceptance - target))``, with ``acceptance`` the mean Metropolis
-        acceptance probability of that iteration's transitions and ``target`` 0.65 for HMC and
-        0.574 for MALA: the step size follows the rejection rate as the energy changes (the
-        paper's CD baseline). It is kept within ``[1e-6, 10]``. Without a Metropolis test
-        (unadjusted Langevin) there is no rejection rate, and the step size stays fixed.
-    metropolis : bool, default=True
-        Metropolis-Hastings correction of ``"langevin"`` (MALA; ``False`` gives the
-        unadjusted Langevin algorithm of Du & Mordatch, biased by the step size).
-        ``"hmc"`` is always Metropolis-corrected: ``mcmc="hmc"`` with ``metropolis=False``
-        raises a ValueError rather than silently keeping the test.
-    persistent : bool, default=False
-        Start the chains from the replay buffer (persistent CD) instead of the data batch.
-    replay_buffer_size : int, default=10000
-        Number of stored chain states of ``persistent=True`` (ignored otherwise). Each
-        iteration moves ``min(batch_size, replay_buffer_size)`` distinct buffer chains.
-        ``replay_buffer_size * n_features`` floats of memory.
+    sampler : {"hmc", "langevin"}, HMC or Langevin, default="hmc"
+        The chains' MCMC (:mod:`adesk.samplers`), with its settings reachable as
+        ``sampler__n_transitions`` and so on:
+
+        - :class:`~adesk.samplers.HMC` (``"hmc"``): ``n_transitions`` Hamiltonian Monte
+          Carlo transitions (:class:`~adesk.dynamics.HMCKernel`) of ``n_steps`` leapfrog
+          steps each, with a Metropolis test per transition (always: ``metropolis=False`` is
+          refused). ``n_transitions="auto"`` is 15, the paper's CD-15.
+        - :class:`~adesk.samplers.Langevin` (``"langevin"``): ``n_transitions * n_steps``
+          Langevin steps ``x' = x - eps grad E(x) + sqrt(2 eps) xi``, each Metropolis-adjusted
+          (MALA, :class:`~adesk.dynamics.MALAKernel`) unless ``metropolis=False`` (the
+          unadjusted Langevin algorithm of Du & Mordatch, biased by the step size).
+
+        Step-size ``adaptation`` (``"auto"``: ``"acceptance"`` with a Metropolis test, else
+        ``"fixed"``) multiplies the step size after every iteration by
+        ``exp(0.1 (acceptance - target))``, with target 0.65 for HMC and 0.574 for MALA,
+        within ``[1e-6, 10]``: the step size follows the rejection rate as the energy changes
+        (the paper's CD baseline). The fields that only ADE uses (``step_size_shape``,
+        ``entropy_weight``, ``gradient_checkpointing``, ``sample_clip``, ``momentum_clip``,
+        ``momentum_penalty``) must stay at their defaults.
+    replay_buffer_size : int, default=0
+        Number of persistent chain states (persistent CD); 0 starts the chains at the data
+        batch (CD-k). Each iteration moves ``min(batch_size, replay_buffer_size)`` distinct
+        buffer chains. ``replay_buffer_size * n_features`` floats of memory.
     reinit_probability : float in [0, 1], default=0.05
         Probability that a chain drawn from the buffer restarts from ``N(0, I)``
         (standardized units) instead, so that the buffer keeps exploring (Du & Mordatch use
-        0.05).
+        0.05). Only with a replay buffer.
     energy_penalty : float, default=0.0
         Weight of ``mean(E(x_data)^2) + mean(E(x_samples)^2)`` in the loss: Du & Mordatch's
         regulariser, which keeps the energies near zero without changing the density.
-    gradient_clip : float or None, default=10.0
-        Maximum Euclidean norm of ``grad E`` inside the sampler (the HMC momentum updates,
-        the Langevin drift). MALA uses the clipped drift in both proposal densities, and
-        clipped leapfrog stays volume-preserving and reversible, so the Metropolis-corrected
-        chains remain exact.
-    sampling_steps : int, default=200
-        HMC transitions (10 leapfrog steps each, started from ``N(0, I)`` in standardized
-        units, step size adapted during the first half) that :meth:`sample` runs on the
-        fitted energy.
-    energy_model : {"mlp", "gaussian", "conv"} or callable, default="mlp"
-        The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
-        ``base_precision``), a learnable diagonal Gaussian
-        (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
-        ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
-        to ``(n,)`` energies.
-    image_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of flat image rows. Not needed when ``X`` is passed as an
-        ``(n, C, H, W)`` array, whose layout is recorded (``image_shape_``) and used by
-        :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
-        (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
-        without an image shape are treated as ``(1, 1, n_features)`` images).
+    {{energy_model}}
     {{standardize}}
-    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
-        Hidden widths of the MLP energy.
-    activation : str, default="silu"
-        Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
-    spectral_norm : bool, default=False
-        Spectral normalization of every linear layer of the energy.
-    base_precision : float, default=0.1
-        Weight of a fixed quadratic ``|z|^2 / 2`` term in the energy, which keeps
-        ``exp(-E)`` integrable far from the data where no chain goes.
     alpha : float, default=0.0
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
@@ -168,61 +147,17 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
     warm_start : bool, default=False
         Reuse the fitted energy, optimizer, adapted step size and replay buffer when ``fit``
         is called again.
-    verbose : int, default=0
-        1 shows a progress bar on stderr (rate, time left, latest losses); 2 or more prints
-        a line of losses every 100 iterations.
-    device : str, default="auto"
-        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-        Seeds a ``torch.Generator`` created in ``fit``; the global RNGs are untouched.
-    partition : {"auto", "quadrature", "importance", "ais"}, default="auto"
-        How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`):
-        ``"quadrature"`` is a midpoint grid over the data's box (``d <= 3``);
-        ``"importance"`` samples the estimator's own sampler when its density is tractable
-        and a defensive proposal (kernel density estimate of the data mixed with a broad
-        Gaussian) otherwise; ``"ais"`` anneals from a Gaussian fitted to the data to
-        ``exp(-E)`` with HMC transitions; ``"auto"`` uses quadrature for ``d <= 2``, else
-        importance sampling when its effective sample size is at least 10% of the draws,
-        else AIS. The method used is ``partition_method_``.
-    partition_resolution : int, default=400
-        Grid cells per axis for quadrature in 1 or 2 dimensions.
-    partition_n_samples : int or None, default=None
-        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
-    partition_n_temperatures : int, default=500
-        AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
-        roughly as ``1 / partition_n_temperatures``.
-    callbacks : list of Callback or callables, default=None
-        Objects with ``on_train_begin(est)``, ``on_iteration_end(est, iteration, logs)``,
-        ``on_train_end(est)`` hooks (:class:`~adesk.training.Callback`), or callables
-        ``f(est, iteration, logs)`` called after every iteration.
-    divergence : {"raise", "rollback"}, default="raise"
-        What a NaN or infinite energy, loss, gradient or parameter does: ``"raise"`` stops
-        with :class:`~adesk.training.TrainingDivergedError`; ``"rollback"`` restores the last
-        finite state (kept every 10 iterations), halves every learning rate
-        (``learning_rate_scale_``) and goes on. Either way the event is in ``divergences_``.
-    max_rollbacks : int, default=5
-        Rollbacks allowed per ``fit`` / ``partial_fit`` call before the error is raised.
-    checkpoint_path : str, path-like or None, default=None
-        Write :meth:`save` checkpoints during training to this path (``"{iteration}"`` in it
-        is replaced by the iteration count; otherwise the file is overwritten).
-        :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
-    checkpoint_interval : int, default=1000
-        Iterations between checkpoints.
-    distributed : {"none", "ddp"}, default="none"
-        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
-        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
-        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
-        of the energy and of the sampler are averaged over the processes before each step.
+    {{runtime}}
+    {{partition}}
 
     Attributes
     ----------
     energy_model_ : torch.nn.Module
         The energy, acting on standardized inputs.
-    step_size_ : float
+    step_size_ : ndarray of shape (1, 1)
         Current (adapted) step size of the training chains, standardized units.
     replay_buffer_ : torch.Tensor of shape (replay_buffer_size, n_features) or None
-        Persistent chain states (standardized units) with ``persistent=True``, else None.
+        Persistent chain states (standardized units) with a replay buffer, else None.
     divergences_ : list of dict
         One record per divergence: ``iteration``, ``quantity``, ``value``, ``action``
         (``"raised"`` or ``"rolled_back"``) and, for rollbacks, ``restored_iteration`` and
@@ -278,59 +213,40 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
     Examples
     --------
     >>> from adesk.datasets import make_toy
-    >>> from adesk.estimators._cd import ContrastiveDivergenceEstimator
+    >>> from adesk import ContrastiveDivergenceEstimator
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import Quadrature
     >>> X = make_toy("moons", 300, random_state=0)
     >>> cd = ContrastiveDivergenceEstimator(
-    ...     max_iter=10, hidden_layer_sizes=(16, 16), batch_size=64, sampling_steps=10,
-    ...     partition_resolution=64, random_state=0, device="cpu",
+    ...     max_iter=10, energy_model=MLP((16, 16)), batch_size=64,
+    ...     partition=Quadrature(64), random_state=0, device="cpu",
     ... ).fit(X)
     >>> cd.sample(3, random_state=0).shape
     (3, 2)
     >>> cd.score_samples(X[:2]).shape
     (2,)
-    >>> pcd = cd.set_params(persistent=True, replay_buffer_size=500).fit(X)
+    >>> pcd = cd.set_params(replay_buffer_size=500).fit(X)
     >>> tuple(pcd.replay_buffer_.shape)
     (500, 2)
     """
 
     _parameter_constraints = {
         **BaseEnergyEstimator._parameter_constraints,
-        "mcmc": [StrOptions({"hmc", "langevin"})],
-        "n_mcmc_steps": [Interval(Integral, 1, None, closed="left")],
-        "step_size": [Interval(Real, 0, None, closed="neither")],
-        "n_leapfrog_steps": [Interval(Integral, 1, None, closed="left")],
-        "adapt_step_size": ["boolean"],
-        "metropolis": ["boolean"],
-        "persistent": ["boolean"],
-        "replay_buffer_size": [Interval(Integral, 1, None, closed="left")],
+        "sampler": [StrOptions({"hmc", "langevin"}), HMC, Langevin],
+        "replay_buffer_size": [Interval(Integral, 0, None, closed="left")],
         "reinit_probability": [Interval(Real, 0, 1, closed="both")],
         "energy_penalty": [Interval(Real, 0, None, closed="left")],
-        "gradient_clip": [Interval(Real, 0, None, closed="neither"), None],
-        "sampling_steps": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
         self,
         *,
-        mcmc="hmc",
-        n_mcmc_steps=15,
-        step_size=0.1,
-        n_leapfrog_steps=5,
-        adapt_step_size=True,
-        metropolis=True,
-        persistent=False,
-        replay_buffer_size=10000,
+        sampler="hmc",
+        replay_buffer_size=0,
         reinit_probability=0.05,
         energy_penalty=0.0,
-        gradient_clip=10.0,
-        sampling_steps=200,
         energy_model="mlp",
-        image_shape=None,
         standardize="auto",
-        hidden_layer_sizes=(128, 128, 128),
-        activation="silu",
-        spectral_norm=False,
-        base_precision=0.1,
         alpha=0.0,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -348,35 +264,16 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         dtype="float32",
         random_state=None,
         partition="auto",
-        partition_resolution=400,
-        partition_n_samples=None,
-        partition_n_temperatures=500,
         callbacks=None,
-        divergence="raise",
-        max_rollbacks=5,
-        checkpoint_path=None,
-        checkpoint_interval=1000,
+        max_rollbacks=0,
         distributed="none",
     ):
-        self.mcmc = mcmc
-        self.n_mcmc_steps = n_mcmc_steps
-        self.step_size = step_size
-        self.n_leapfrog_steps = n_leapfrog_steps
-        self.adapt_step_size = adapt_step_size
-        self.metropolis = metropolis
-        self.persistent = persistent
+        self.sampler = sampler
         self.replay_buffer_size = replay_buffer_size
         self.reinit_probability = reinit_probability
         self.energy_penalty = energy_penalty
-        self.gradient_clip = gradient_clip
-        self.sampling_steps = sampling_steps
         self.energy_model = energy_model
-        self.image_shape = image_shape
         self.standardize = standardize
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.spectral_norm = spectral_norm
-        self.base_precision = base_precision
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -394,30 +291,66 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.partition = partition
-        self.partition_resolution = partition_resolution
-        self.partition_n_samples = partition_n_samples
-        self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
-        self.divergence = divergence
         self.max_rollbacks = max_rollbacks
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_interval = checkpoint_interval
         self.distributed = distributed
 
     # ------------------------------------------------------------ building
-    def _validate_own_params(self):
-        super()._validate_own_params()
-        if self.mcmc == "hmc" and not self.metropolis:
+    def _resolve_components(self):
+        settings = super()._resolve_components()
+        caller = type(self).__name__
+        sampler = resolve_component(
+            self.sampler, "sampler", {"hmc": HMC, "langevin": Langevin}, caller
+        )
+        refuse_unused_fields(
+            sampler,
+            "sampler",
+            CD_SAMPLER_FIELDS,
+            caller,
+            "contrastive divergence's chains are fixed MCMC, not a learned sampler.",
+        )
+        if sampler.kind == "hmc" and sampler.metropolis is False:
             raise ValueError(
-                "metropolis=False is only available with mcmc='langevin' (unadjusted "
-                "Langevin); mcmc='hmc' is always Metropolis-corrected. Got mcmc='hmc' with "
-                "metropolis=False."
+                "sampler__metropolis=False is only available with Langevin (unadjusted "
+                "Langevin); HMC chains are always Metropolis-corrected. Got "
+                f"sampler={self.sampler!r}."
             )
+        if sampler.adaptation == "learned":
+            raise ValueError(
+                "sampler__adaptation='learned' needs a learned sampler (ADE); contrastive "
+                "divergence adapts its step size to the acceptance rate ('acceptance'), or "
+                f"keeps it ('fixed'). Got sampler={self.sampler!r}."
+            )
+        metropolis = sampler.uses_metropolis()
+        adaptation = sampler.adaptation
+        if adaptation == "auto":
+            adaptation = "acceptance" if metropolis else "fixed"
+        if adaptation == "acceptance" and not metropolis:
+            raise ValueError(
+                "sampler__adaptation='acceptance' follows the Metropolis acceptance rate, which "
+                "unadjusted Langevin (metropolis=False) does not have; use 'fixed'."
+            )
+        if self.replay_buffer_size == 0 and self.reinit_probability != 0.05:
+            raise ValueError(
+                "reinit_probability restarts persistent chains, and replay_buffer_size=0 keeps "
+                f"none (CD-k); got reinit_probability={self.reinit_probability!r}."
+            )
+        n_transitions = sampler.n_transitions
+        settings.update(
+            mcmc=sampler.kind,
+            n_transitions=CD_TRANSITIONS if n_transitions == "auto" else int(n_transitions),
+            n_steps=int(sampler.n_steps),
+            step_size=float(sampler.step_size),
+            adapt_step_size=adaptation == "acceptance",
+            metropolis=metropolis,
+            gradient_clip=sampler.gradient_clip,
+        )
+        return settings
 
     def _build_modules(self, data):
-        self.step_size_ = float(self.step_size)
+        self._chain_step_size = float(self._hp.step_size)
         self.replay_buffer_ = None
-        if self.persistent:
+        if self.replay_buffer_size > 0:
             # Du & Mordatch start the buffer from noise; N(0, I) is the standardized data's
             # Gaussian, so the first chains are already on the data's scale.
             self.replay_buffer_ = torch.randn(
@@ -426,6 +359,13 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
                 device=self._device,
                 dtype=self._dtype,
             )
+
+    @property
+    def step_size_(self):
+        """ndarray of shape (1, 1): the chains' current (adapted) step size, standardized
+        units (one step size for every step and dimension; ADE's may vary per step)."""
+        check_is_fitted(self, "energy_model_")
+        return np.full((1, 1), self._chain_step_size)
 
     def _build_optimizers(self):
         optimizer = torch.optim.Adam(
@@ -459,45 +399,51 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         return torch.where(restart[:, None], noise, starts), index, restart
 
     def _run_chains(self, starts, generator):
-        """``n_mcmc_steps`` transitions of the current energy from ``starts``.
+        """``n_transitions`` transitions of the current energy from ``starts``.
 
         Returns the detached end states, the mean acceptance probability and the number of
         divergent proposals.
         """
-        step_size = self.step_size_
-        if self.mcmc == "langevin" and not self.metropolis:
-            positions, n_divergences = _unadjusted_langevin(
-                self.energy_model_,
-                starts,
-                self.n_mcmc_steps,
-                step_size,
-                self.gradient_clip,
-                generator,
-            )
-            return positions, 1.0, n_divergences
-        if self.mcmc == "hmc":
+        settings = self._hp
+        step_size = self._chain_step_size
+        if settings.mcmc == "langevin":
+            # A Langevin transition is n_steps Langevin steps (each MALA-tested).
+            n_langevin_steps = settings.n_transitions * settings.n_steps
+            if not settings.metropolis:
+                positions, n_divergences = _unadjusted_langevin(
+                    self.energy_model_,
+                    starts,
+                    n_langevin_steps,
+                    step_size,
+                    settings.gradient_clip,
+                    generator,
+                )
+                return positions, 1.0, n_divergences
+            kernel = MALAKernel(step_size=step_size, gradient_clip=settings.gradient_clip)
+            n_kernel_steps = n_langevin_steps
+        else:
             kernel = HMCKernel(
                 step_size=step_size,
-                n_leapfrog_steps=self.n_leapfrog_steps,
-                gradient_clip=self.gradient_clip,
+                n_leapfrog_steps=settings.n_steps,
+                gradient_clip=settings.gradient_clip,
             )
-        else:
-            kernel = MALAKernel(step_size=step_size, gradient_clip=self.gradient_clip)
+            n_kernel_steps = settings.n_transitions
         result = run_mcmc(
             self.energy_model_,
             starts,
             kernel=kernel,
-            n_steps=self.n_mcmc_steps,
+            n_steps=n_kernel_steps,
             generator=generator,
         )
         return result.positions.detach(), result.acceptance_rate, result.n_divergences
 
     def _adapt_step_size(self, acceptance_rate):
-        if not self.adapt_step_size or (self.mcmc == "langevin" and not self.metropolis):
+        settings = self._hp
+        if not settings.adapt_step_size:
             return
-        target = _TARGET_ACCEPTANCE[self.mcmc]
-        step = self.step_size_ * math.exp(_ADAPTATION_GAIN * (acceptance_rate - target))
-        self.step_size_ = float(min(max(step, _STEP_SIZE_BOUNDS[0]), _STEP_SIZE_BOUNDS[1]))
+        target = _TARGET_ACCEPTANCE[settings.mcmc]
+        step = self._chain_step_size * math.exp(_ADAPTATION_GAIN * (acceptance_rate - target))
+        self._chain_step_size = float(min(max(step, _STEP_SIZE_BOUNDS[0]), _STEP_SIZE_BOUNDS[1]))
 
     def _training_step(self, data, iteration):
         generator = self._generator
@@ -507,7 +453,7 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         else:
             # CD-k: the chains start at the positive minibatch itself (Hinton 2002).
             starts = batch
-        step_size = self.step_size_
+        step_size = self._chain_step_size
         samples, acceptance_rate, n_divergences = self._run_chains(starts, generator)
         self.n_divergences_ += int(n_divergences)
         if self.replay_buffer_ is not None:
@@ -536,12 +482,11 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
         }
 
     # ------------------------------------------------------------ sampling
-    def _draw_standardized(self, n_samples, generator):
-        return self._mcmc_from_gaussian(n_samples, self.sampling_steps, generator)
+    _draws_by_mcmc = True
 
     def _mcmc_step_size(self):
         # One leapfrog step with step h is a Langevin proposal with epsilon = h^2 / 2, so the
         # adapted Langevin step translates into h = sqrt(2 epsilon) for the sampling HMC.
-        if self.mcmc == "langevin":
-            return math.sqrt(2.0 * self.step_size_)
-        return self.step_size_
+        if self._hp.mcmc == "langevin":
+            return math.sqrt(2.0 * self._chain_step_size)
+        return self._chain_step_size

@@ -10,6 +10,57 @@ import textwrap
 
 #: Shared descriptions, by marker name (dedented; indented at the marker when filled in).
 SHARED_DOCS = {
+    "energy_model": """\
+energy_model : {"mlp", "conv", "gaussian"}, EnergyConfig or callable, default="mlp"
+    The energy, on standardized inputs: :class:`~adesk.energies.MLP` (``"mlp"``; its
+    ``hidden_layer_sizes``, ``activation``, ``spectral_norm`` and ``base_precision`` are
+    reachable as ``energy_model__hidden_layer_sizes`` and so on), the paper's convolutional
+    image energy :class:`~adesk.energies.Conv` (``"conv"``), a learnable diagonal Gaussian
+    :class:`~adesk.energies.DiagonalGaussian` (``"gaussian"``, for parameter recovery), or a
+    callable ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` inputs to
+    ``(n,)`` energies. (Named ``energy_model`` because ``energy(X)`` is the method that
+    evaluates it.)
+""",
+    "partition": """\
+partition : {"auto", "quadrature", "importance", "ais"} or PartitionConfig, default="auto"
+    How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`): midpoint
+    quadrature over the data's box (:class:`~adesk.partition.Quadrature`, ``d <= 3``),
+    importance sampling from the estimator's own sampler when its density is tractable and
+    from a defensive proposal (kernel density estimate of the data mixed with a broad
+    Gaussian) otherwise (:class:`~adesk.partition.ImportanceSampling`), or annealed
+    importance sampling from a Gaussian fitted to the data (:class:`~adesk.partition.AIS`).
+    The objects carry the settings (``partition=Quadrature(resolution=200)``); the names use
+    their defaults. ``"auto"`` uses quadrature for ``d <= 2``, else importance sampling when
+    its effective sample size is at least 10% of the draws, else AIS. The method used is
+    ``partition_method_``.
+""",
+    "runtime": """\
+verbose : int, default=0
+    1 shows a progress bar on stderr (rate, time left, latest losses); 2 or more prints a line
+    of losses every 100 iterations.
+device : str, default="auto"
+    "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+dtype : {"float32", "float64"}, default="float32"
+random_state : int, RandomState instance or None, default=None
+    Seeds a ``torch.Generator`` created in ``fit`` (one seed per call, from which every random
+    stream of the fit derives); the global RNGs are untouched.
+callbacks : list of Callback or callables, default=None
+    Objects with ``on_train_begin(est)``, ``on_iteration_end(est, iteration, logs)``,
+    ``on_train_end(est)`` hooks (:class:`~adesk.training.Callback`;
+    :class:`~adesk.training.Checkpoint` saves the estimator during training), or callables
+    ``f(est, iteration, logs)`` called after every iteration.
+max_rollbacks : int, default=0
+    What a NaN or infinite energy, loss, gradient or parameter does. 0: training stops with
+    :class:`~adesk.training.TrainingDivergedError`. Above 0: up to this many times per
+    ``fit`` / ``partial_fit`` call, the last finite state (kept every 10 iterations) is
+    restored, every learning rate halved (``learning_rate_scale_``) and training goes on.
+    Either way the event is in ``divergences_``.
+distributed : {"none", "ddp"}, default="none"
+    ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
+    (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
+    trains on its share of every global minibatch of ``batch_size`` rows and the gradients are
+    averaged over the processes before each step.
+""",
     "standardize": """\
 standardize : {"auto", "per_feature", "whiten", "global", "none"}, default="auto"
     How inputs are mapped before the energy sees them: each feature to zero mean and unit

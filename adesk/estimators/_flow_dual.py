@@ -7,9 +7,8 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..initial import FlowInitial
-from ..initial._flow import FLOWS
-from ._ade import _as_sizes
+from .._components import resolve_component
+from ..initial import Flow, FlowInitial
 from ._base import BaseEnergyEstimator
 from ._docs import fill_shared_docs
 
@@ -38,13 +37,12 @@ class FlowDualEstimator(BaseEnergyEstimator):
 
     Parameters
     ----------
-    flow : {"planar", "realnvp"}, default="planar"
-        Layers of the flow: planar flows (the paper's) or RealNVP affine couplings. Both act
-        on a learnable diagonal Gaussian base.
-    n_flow_layers : int, default=10
-        Number of flow layers (10 in the paper).
-    flow_hidden_layer_sizes : tuple of int, default=(64, 64)
-        Hidden widths of the RealNVP conditioners (unused by ``"planar"``).
+    flow : {"planar", "realnvp"} or Flow, default="planar"
+        The dual sampler, a flow on a learnable diagonal Gaussian base
+        (:class:`~adesk.initial.Flow`: ``n_layers``, ``layer``, ``hidden_layer_sizes``,
+        reachable as ``flow__n_layers`` and so on). ``"planar"`` is ``Flow()``, 10 planar
+        layers (the paper's); ``"realnvp"`` is ``Flow(layer="realnvp")``, 10 RealNVP affine
+        couplings.
     sampler_learning_rate : float or None, default=None
         Learning rate of the flow's Adam optimizer; ``None`` uses ``learning_rate_init``.
     sampler_updates : int, default=1
@@ -54,28 +52,8 @@ class FlowDualEstimator(BaseEnergyEstimator):
         Weight of ``mean |grad_x E(x_data)|^2`` (standardized units) in the energy loss, as
         in ADE. It biases the fit toward flatter energies; 0 leaves the maximum likelihood
         game unchanged.
-    energy_model : {"mlp", "gaussian", "conv"} or callable, default="mlp"
-        The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
-        ``base_precision``), a learnable diagonal Gaussian
-        (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
-        ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
-        to ``(n,)`` energies.
-    image_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of flat image rows. Not needed when ``X`` is passed as an
-        ``(n, C, H, W)`` array, whose layout is recorded (``image_shape_``) and used by
-        :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
-        (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
-        without an image shape are treated as ``(1, 1, n_features)`` images).
+    {{energy_model}}
     {{standardize}}
-    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
-        Hidden widths of the MLP energy.
-    activation : str, default="silu"
-        Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
-    spectral_norm : bool, default=False
-        Spectral normalization of every linear layer of the energy.
-    base_precision : float, default=0.1
-        Weight of a fixed quadratic ``|z|^2 / 2`` term in the MLP energy, which keeps
-        ``exp(-E)`` integrable far from the data.
     alpha : float, default=0.0
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
@@ -95,52 +73,8 @@ class FlowDualEstimator(BaseEnergyEstimator):
     {{early_stopping}}
     warm_start : bool, default=False
         Reuse the fitted modules and optimizers when ``fit`` is called again.
-    verbose : int, default=0
-        1 shows a progress bar on stderr (rate, time left, latest losses); 2 or more prints
-        a line of losses every 100 iterations.
-    device : str, default="auto"
-        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-        Seeds a ``torch.Generator`` created in ``fit``; the global RNGs are untouched.
-    partition : {"auto", "quadrature", "importance", "ais"}, default="auto"
-        How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`):
-        ``"quadrature"`` is a midpoint grid over the data's box (``d <= 3``);
-        ``"importance"`` samples the estimator's own sampler when its density is tractable
-        and a defensive proposal (kernel density estimate of the data mixed with a broad
-        Gaussian) otherwise; ``"ais"`` anneals from a Gaussian fitted to the data to
-        ``exp(-E)`` with HMC transitions; ``"auto"`` uses quadrature for ``d <= 2``, else
-        importance sampling when its effective sample size is at least 10% of the draws,
-        else AIS. The method used is ``partition_method_``.
-    partition_resolution : int, default=400
-        Grid cells per axis for quadrature in 1 or 2 dimensions.
-    partition_n_samples : int or None, default=None
-        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
-    partition_n_temperatures : int, default=500
-        AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
-        roughly as ``1 / partition_n_temperatures``.
-    callbacks : list of Callback or callables, default=None
-        Objects with ``on_train_begin(est)``, ``on_iteration_end(est, iteration, logs)``,
-        ``on_train_end(est)`` hooks (:class:`~adesk.training.Callback`), or callables
-        ``f(est, iteration, logs)`` called after every iteration.
-    divergence : {"raise", "rollback"}, default="raise"
-        What a NaN or infinite energy, loss, gradient or parameter does: ``"raise"`` stops
-        with :class:`~adesk.training.TrainingDivergedError`; ``"rollback"`` restores the last
-        finite state (kept every 10 iterations), halves every learning rate
-        (``learning_rate_scale_``) and goes on. Either way the event is in ``divergences_``.
-    max_rollbacks : int, default=5
-        Rollbacks allowed per ``fit`` / ``partial_fit`` call before the error is raised.
-    checkpoint_path : str, path-like or None, default=None
-        Write :meth:`save` checkpoints during training to this path (``"{iteration}"`` in it
-        is replaced by the iteration count; otherwise the file is overwritten).
-        :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
-    checkpoint_interval : int, default=1000
-        Iterations between checkpoints.
-    distributed : {"none", "ddp"}, default="none"
-        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
-        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
-        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
-        of the energy and of the sampler are averaged over the processes before each step.
+    {{runtime}}
+    {{partition}}
 
     Attributes
     ----------
@@ -206,9 +140,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
 
     _parameter_constraints = {
         **BaseEnergyEstimator._parameter_constraints,
-        "flow": [StrOptions(set(FLOWS))],
-        "n_flow_layers": [Interval(Integral, 1, None, closed="left")],
-        "flow_hidden_layer_sizes": ["array-like"],
+        "flow": [StrOptions({"planar", "realnvp"}), Flow],
         "sampler_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "sampler_updates": [Interval(Integral, 1, None, closed="left")],
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
@@ -218,18 +150,11 @@ class FlowDualEstimator(BaseEnergyEstimator):
         self,
         *,
         flow="planar",
-        n_flow_layers=10,
-        flow_hidden_layer_sizes=(64, 64),
         sampler_learning_rate=None,
         sampler_updates=1,
         gradient_penalty=0.01,
         energy_model="mlp",
-        image_shape=None,
         standardize="auto",
-        hidden_layer_sizes=(128, 128, 128),
-        activation="silu",
-        spectral_norm=False,
-        base_precision=0.1,
         alpha=0.0,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -247,29 +172,16 @@ class FlowDualEstimator(BaseEnergyEstimator):
         dtype="float32",
         random_state=None,
         partition="auto",
-        partition_resolution=400,
-        partition_n_samples=None,
-        partition_n_temperatures=500,
         callbacks=None,
-        divergence="raise",
-        max_rollbacks=5,
-        checkpoint_path=None,
-        checkpoint_interval=1000,
+        max_rollbacks=0,
         distributed="none",
     ):
         self.flow = flow
-        self.n_flow_layers = n_flow_layers
-        self.flow_hidden_layer_sizes = flow_hidden_layer_sizes
         self.sampler_learning_rate = sampler_learning_rate
         self.sampler_updates = sampler_updates
         self.gradient_penalty = gradient_penalty
         self.energy_model = energy_model
-        self.image_shape = image_shape
         self.standardize = standardize
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.spectral_norm = spectral_norm
-        self.base_precision = base_precision
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -287,20 +199,23 @@ class FlowDualEstimator(BaseEnergyEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.partition = partition
-        self.partition_resolution = partition_resolution
-        self.partition_n_samples = partition_n_samples
-        self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
-        self.divergence = divergence
         self.max_rollbacks = max_rollbacks
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_interval = checkpoint_interval
         self.distributed = distributed
 
     # ------------------------------------------------------------ building
-    def _validate_own_params(self):
-        super()._validate_own_params()
-        _as_sizes(self.flow_hidden_layer_sizes, "flow_hidden_layer_sizes")
+    def _resolve_components(self):
+        settings = super()._resolve_components()
+        flow = self.flow
+        if isinstance(flow, str) and flow in ("planar", "realnvp"):
+            flow = Flow(layer=flow)
+        flow = resolve_component(flow, "flow", {"flow": Flow}, type(self).__name__)
+        settings.update(
+            flow=flow.layer,
+            n_flow_layers=int(flow.n_layers),
+            flow_hidden_layer_sizes=flow.conditioner_sizes(),
+        )
+        return settings
 
     def _build_modules(self, data):
         # momentum_dim=0: the flow's momentum factor is then empty and contributes exactly
@@ -308,9 +223,9 @@ class FlowDualEstimator(BaseEnergyEstimator):
         self.flow_ = FlowInitial(
             data.shape[1],
             momentum_dim=0,
-            flow=self.flow,
-            n_layers=self.n_flow_layers,
-            hidden_layer_sizes=_as_sizes(self.flow_hidden_layer_sizes, "flow_hidden_layer_sizes"),
+            flow=self._hp.flow,
+            n_layers=self._hp.n_flow_layers,
+            hidden_layer_sizes=self._hp.flow_hidden_layer_sizes,
         ).to(device=self._device, dtype=self._dtype)
 
     def _build_optimizers(self):

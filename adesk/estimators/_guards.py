@@ -8,7 +8,7 @@ import torch
 
 from ..training._engine import TrainingDivergedError, diverged_error
 
-# With divergence="rollback", the in-memory copy of the last finite state is refreshed every
+# With max_rollbacks > 0, the in-memory copy of the last finite state is refreshed every
 # this many iterations: often enough that little work is lost, rarely enough that copying the
 # modules and optimizer moments costs a small fraction of training.
 ROLLBACK_INTERVAL = 10
@@ -63,12 +63,12 @@ class ValidationTracker:
 
 
 class DivergenceGuard:
-    """Finite checks after every step and, with ``divergence="rollback"``, recovery.
+    """Finite checks after every step and, with ``max_rollbacks > 0``, recovery.
 
     :meth:`check` raises :class:`~adesk.training.TrainingDivergedError` naming the first
     non-finite logged value (energies, losses), gradient or parameter of any trained module.
     :meth:`recover` (the engine's ``recover`` hook) records the event in
-    ``estimator.divergences_`` and either re-raises (``divergence="raise"``, or after
+    ``estimator.divergences_`` and either re-raises (``max_rollbacks=0``, or after
     ``max_rollbacks`` rollbacks in this call) or restores the last finite in-memory copy
     (modules, optimizer moments, replay buffer, moving averages, history), halves
     ``learning_rate_scale_`` and lets training go on from the restored iteration.
@@ -84,7 +84,7 @@ class DivergenceGuard:
     def __init__(self, estimator, extra_tensors=()):
         self.estimator = estimator
         self.extra_tensors = list(extra_tensors)
-        self.rollback = estimator.divergence == "rollback"
+        self.rollback = estimator.max_rollbacks > 0
         self.n_rollbacks = 0
         self.saved = None
         self.watched = self._watched_tensors()

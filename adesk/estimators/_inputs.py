@@ -55,17 +55,18 @@ class InputLayoutMixin:
     def _resolve_image_shape(self, n_features):
         """``image_shape_`` from the parameter or the 4-D training array (or None)."""
         from_data = getattr(self, "_fit_image_shape", None) if self._images_in_ else None
-        shape = self.image_shape
+        shape = self._hp.image_shape
         if shape is not None:
             shape = tuple(int(s) for s in np.atleast_1d(shape))
             if len(shape) != 3 or min(shape) < 1 or int(np.prod(shape)) != n_features:
                 raise ValueError(
-                    "image_shape must be (channels, height, width) with channels * height * "
-                    f"width == n_features ({n_features}); got image_shape={self.image_shape!r}."
+                    "energy_model__image_shape must be (channels, height, width) with "
+                    f"channels * height * width == n_features ({n_features}); got {shape!r}."
                 )
             if from_data is not None and from_data != shape:
                 raise ValueError(
-                    f"image_shape={shape} does not match the images in X ({from_data})."
+                    f"energy_model__image_shape={shape} does not match the images in X "
+                    f"({from_data})."
                 )
         self.image_shape_ = shape if shape is not None else from_data
 

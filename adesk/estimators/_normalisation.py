@@ -19,9 +19,12 @@ from ..partition import (
     log_partition_importance,
     log_partition_quadrature,
 )
+from ..partition._configs import AIS, ImportanceSampling, Quadrature
 from ._device import derived_seed, make_generator
 
 PARTITION_METHODS = ("auto", "quadrature", "importance", "ais")
+#: The ``log Z`` parameter objects by shortcut name.
+PARTITION_SHORTCUTS = {"quadrature": Quadrature, "importance": ImportanceSampling, "ais": AIS}
 
 # partition_n_samples=None: proposal draws for importance sampling, chains for AIS.
 DEFAULT_IMPORTANCE_SAMPLES = 10000
@@ -43,13 +46,13 @@ class LogPartitionMixin:
         # range checks how much mass lies outside it.
         self._partition_bounds = data_bounds(X, margin=1.0)
         self._partition_bounds_wide = data_bounds(X, margin=2.0)
-        n_samples = self.partition_n_samples
+        n_samples = self._hp.partition_n_samples
         if n_samples is not None:
             n_samples = max(2, int(budget * n_samples))
         estimate = self._compute_log_partition(
-            self.partition,
+            self._hp.partition,
             n_samples=n_samples,
-            n_temperatures=max(1, int(budget * self.partition_n_temperatures)),
+            n_temperatures=max(1, int(budget * self._hp.partition_n_temperatures)),
             bidirectional=False,
             # The same seed at every call of one fit: early-stopping checks compare models
             # with common random numbers.
@@ -99,9 +102,9 @@ class LogPartitionMixin:
             raise ValueError(f"method must be one of {PARTITION_METHODS}; got {method!r}.")
         return self._compute_log_partition(
             method,
-            n_samples=self.partition_n_samples if n_samples is None else n_samples,
+            n_samples=self._hp.partition_n_samples if n_samples is None else n_samples,
             n_temperatures=(
-                self.partition_n_temperatures if n_temperatures is None else n_temperatures
+                self._hp.partition_n_temperatures if n_temperatures is None else n_temperatures
             ),
             bidirectional=bidirectional,
             generator=make_generator(random_state, self._device),
@@ -152,7 +155,7 @@ class LogPartitionMixin:
         times the data's range (mass outside the box, plus the coarser cells' own error).
         """
         n_features = self.n_features_in_
-        resolution = self.partition_resolution if n_features <= 2 else 64
+        resolution = self._hp.partition_resolution if n_features <= 2 else 64
         result = log_partition_quadrature(
             self._raw_energy_tensor,
             self._partition_bounds,

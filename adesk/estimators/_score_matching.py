@@ -125,31 +125,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     noise_std : float, default=0.1
         Noise scale ``sigma`` of ``method="denoising"`` (standardized units; ignored
         otherwise).
-    sampling_steps : int, default=200
-        HMC transitions (10 leapfrog steps each, step size adapted during the first half) that
-        :meth:`sample` runs from ``N(0, I)`` in standardized units.
-    energy_model : {"mlp", "gaussian", "conv"} or callable, default="mlp"
-        The energy: an MLP (``hidden_layer_sizes``, ``activation``, ``spectral_norm``,
-        ``base_precision``), a learnable diagonal Gaussian
-        (:class:`~adesk.energies.GaussianEnergy`, for parameter recovery), or a callable
-        ``f(n_features) -> torch.nn.Module`` mapping ``(n, n_features)`` standardized inputs
-        to ``(n,)`` energies.
-    image_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of flat image rows. Not needed when ``X`` is passed as an
-        ``(n, C, H, W)`` array, whose layout is recorded (``image_shape_``) and used by
-        :meth:`sample`. ``energy_model="conv"`` is the paper's convolutional energy
-        (:class:`~adesk.energies.ConvEnergy`, Table 4(a)) on images of this shape (flat rows
-        without an image shape are treated as ``(1, 1, n_features)`` images).
+    {{energy_model}}
     {{standardize}}
-    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
-        Hidden widths of the MLP energy.
-    activation : str, default="silu"
-        Hidden activation of the MLP: "relu", "silu", "softplus", "tanh", "elu", "leaky_relu".
-    spectral_norm : bool, default=False
-        Spectral normalization of every linear layer of the energy.
-    base_precision : float, default=0.1
-        Weight of a fixed quadratic ``|z|^2 / 2`` term in the energy (the base measure of
-        eq. 1), which keeps ``exp(-E)`` integrable far from the data.
     alpha : float, default=0.0
         L2 weight decay of the energy network (Adam's ``weight_decay``).
     batch_size : int, default=256
@@ -170,53 +147,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     {{early_stopping}}
     warm_start : bool, default=False
         Reuse the fitted energy and optimizer when ``fit`` is called again.
-    verbose : int, default=0
-        1 shows a progress bar on stderr (rate, time left, latest losses); 2 or more prints
-        a line of losses every 100 iterations.
-    device : str, default="auto"
-        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    dtype : {"float32", "float64"}, default="float32"
-    random_state : int, RandomState instance or None, default=None
-        Seeds a ``torch.Generator`` created in ``fit`` (minibatches, projections, noise); the
-        global RNGs are untouched.
-    partition : {"auto", "quadrature", "importance", "ais"}, default="auto"
-        How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`):
-        ``"quadrature"`` is a midpoint grid over the data's box (``d <= 3``);
-        ``"importance"`` samples the estimator's own sampler when its density is tractable
-        and a defensive proposal (kernel density estimate of the data mixed with a broad
-        Gaussian) otherwise; ``"ais"`` anneals from a Gaussian fitted to the data to
-        ``exp(-E)`` with HMC transitions; ``"auto"`` uses quadrature for ``d <= 2``, else
-        importance sampling when its effective sample size is at least 10% of the draws,
-        else AIS. The method used is ``partition_method_``.
-    partition_resolution : int, default=400
-        Grid cells per axis for quadrature in 1 or 2 dimensions.
-    partition_n_samples : int or None, default=None
-        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
-    partition_n_temperatures : int, default=500
-        AIS annealing steps (5 leapfrog steps each); the variance of the AIS estimate falls
-        roughly as ``1 / partition_n_temperatures``.
-    callbacks : list of Callback or callables, default=None
-        Objects with ``on_train_begin(est)``, ``on_iteration_end(est, iteration, logs)``,
-        ``on_train_end(est)`` hooks (:class:`~adesk.training.Callback`), or callables
-        ``f(est, iteration, logs)`` called after every iteration.
-    divergence : {"raise", "rollback"}, default="raise"
-        What a NaN or infinite energy, loss, gradient or parameter does: ``"raise"`` stops
-        with :class:`~adesk.training.TrainingDivergedError`; ``"rollback"`` restores the last
-        finite state (kept every 10 iterations), halves every learning rate
-        (``learning_rate_scale_``) and goes on. Either way the event is in ``divergences_``.
-    max_rollbacks : int, default=5
-        Rollbacks allowed per ``fit`` / ``partial_fit`` call before the error is raised.
-    checkpoint_path : str, path-like or None, default=None
-        Write :meth:`save` checkpoints during training to this path (``"{iteration}"`` in it
-        is replaced by the iteration count; otherwise the file is overwritten).
-        :func:`adesk.load` reads them; ``warm_start=True`` then continues training.
-    checkpoint_interval : int, default=1000
-        Iterations between checkpoints.
-    distributed : {"none", "ddp"}, default="none"
-        ``"ddp"``: data-parallel training on the current ``torch.distributed`` process group
-        (launch with ``torchrun``; see :mod:`adesk.train` and ``doc/scaling.md``). Each process
-        trains on its share of every global minibatch of ``batch_size`` rows and the gradients
-        of the energy and of the sampler are averaged over the processes before each step.
+    {{runtime}}
+    {{partition}}
 
     Attributes
     ----------
@@ -277,7 +209,6 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         "method": [StrOptions(set(SCORE_MATCHING_METHODS))],
         "n_projections": [Interval(Integral, 1, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="neither")],
-        "sampling_steps": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -286,14 +217,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         method="exact",
         n_projections=1,
         noise_std=0.1,
-        sampling_steps=200,
         energy_model="mlp",
-        image_shape=None,
         standardize="auto",
-        hidden_layer_sizes=(128, 128, 128),
-        activation="silu",
-        spectral_norm=False,
-        base_precision=0.1,
         alpha=0.0,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -311,27 +236,15 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         dtype="float32",
         random_state=None,
         partition="auto",
-        partition_resolution=400,
-        partition_n_samples=None,
-        partition_n_temperatures=500,
         callbacks=None,
-        divergence="raise",
-        max_rollbacks=5,
-        checkpoint_path=None,
-        checkpoint_interval=1000,
+        max_rollbacks=0,
         distributed="none",
     ):
         self.method = method
         self.n_projections = n_projections
         self.noise_std = noise_std
-        self.sampling_steps = sampling_steps
         self.energy_model = energy_model
-        self.image_shape = image_shape
         self.standardize = standardize
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.spectral_norm = spectral_norm
-        self.base_precision = base_precision
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -349,14 +262,8 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.partition = partition
-        self.partition_resolution = partition_resolution
-        self.partition_n_samples = partition_n_samples
-        self.partition_n_temperatures = partition_n_temperatures
         self.callbacks = callbacks
-        self.divergence = divergence
         self.max_rollbacks = max_rollbacks
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_interval = checkpoint_interval
         self.distributed = distributed
 
     # ------------------------------------------------------------ building
@@ -391,5 +298,4 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
         return {"loss_energy": float(loss.detach())}
 
     # ------------------------------------------------------------ sampling
-    def _draw_standardized(self, n_samples, generator):
-        return self._mcmc_from_gaussian(n_samples, self.sampling_steps, generator)
+    _draws_by_mcmc = True

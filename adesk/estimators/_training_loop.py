@@ -75,13 +75,6 @@ class TrainingLoopMixin:
 
         def after_step(iteration):
             guard.after_step(iteration)
-            if (
-                self.checkpoint_path is not None
-                and iteration % self.checkpoint_interval == 0
-                and self._rank == 0
-            ):
-                self.n_iter_ = iteration
-                self.save(str(self.checkpoint_path).format(iteration=iteration))
 
         hooks = []
         if self._world_size > 1:
@@ -159,6 +152,14 @@ class TrainingLoopMixin:
         kept under early stopping). Outside training it has no effect.
         """
         self._stop_training = True
+
+    def _save_checkpoint(self, path, iteration):
+        """Write a training checkpoint (rank 0 only): what :class:`~adesk.training.Checkpoint`
+        calls every ``interval`` iterations."""
+        if self._rank != 0:
+            return
+        self.n_iter_ = iteration
+        self.save(path)
 
     def _after_step_logs(self, logs):
         """Hook called with each iteration's logged floats once they are final (averaged over

@@ -80,3 +80,54 @@ class SampleRecorder(Callback):
         if iteration % self.every == 0:
             samples = estimator._sample_during_training(self.n_samples, self.random_state)
             self.snapshots.append((iteration, samples))
+
+
+class Checkpoint(Callback):
+    """Save the estimator (:meth:`save`) every ``interval`` iterations during training.
+
+    :func:`adesk.load` reads the files; ``warm_start=True`` then continues training from them.
+    Under data-parallel training only rank 0 writes.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File to write; ``"{iteration}"`` in it is replaced by the iteration count (otherwise
+        the file is overwritten at every checkpoint).
+    interval : int, default=1000
+        Iterations between checkpoints.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import adesk
+    >>> from adesk.datasets import make_moons
+    >>> from adesk.energies import MLP
+    >>> from adesk.training import Checkpoint
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "ade-{iteration}.pt")
+    >>> est = adesk.ADEDensityEstimator(max_iter=4, energy_model=MLP((8,)), random_state=0,
+    ...     partition="quadrature", callbacks=[Checkpoint(path, interval=2)], device="cpu")
+    >>> est = est.fit(make_moons(100, random_state=0))
+    >>> sorted(os.listdir(folder))
+    ['ade-2.pt', 'ade-4.pt']
+    >>> adesk.load(os.path.join(folder, "ade-2.pt")).n_iter_
+    2
+    """
+
+    def __init__(self, path, interval=1000):
+        self.path = path
+        self.interval = interval
+
+    def on_train_begin(self, estimator):
+        if (
+            not isinstance(self.interval, int)
+            or isinstance(self.interval, bool)
+            or (self.interval < 1)
+        ):
+            raise ValueError(
+                f"Checkpoint's interval must be a positive int; got {self.interval!r}."
+            )
+
+    def on_iteration_end(self, estimator, iteration, logs):
+        if iteration % self.interval == 0:
+            estimator._save_checkpoint(str(self.path).format(iteration=iteration), iteration)
