@@ -5,6 +5,7 @@ log Z); ``FAST_OWN`` the few estimator-specific sizes. Tests that need something
 as an override, so what a test depends on is written in the test.
 """
 
+import copy
 import functools
 
 from adesk import (
@@ -14,26 +15,28 @@ from adesk import (
     NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
 )
+from adesk.energies import MLP
+from adesk.initial import Empirical, Flow
+from adesk.partition import AutoPartition
+from adesk.samplers import HMC
 
 FAST_COMMON = dict(
-    hidden_layer_sizes=(16, 16),
+    energy_model=MLP((16, 16)),
     max_iter=8,
     batch_size=16,
-    partition_resolution=16,
-    partition_n_samples=64,
-    partition_n_temperatures=10,
+    partition=AutoPartition(resolution=16, n_samples=64, n_temperatures=10),
     random_state=0,
     device="cpu",
 )
 
 FAST_OWN = {
-    ADEDensityEstimator: dict(n_steps=2, max_initial_points=50, replay_buffer_size=64),
-    ContrastiveDivergenceEstimator: dict(
-        n_mcmc_steps=3, n_leapfrog_steps=2, sampling_steps=4, replay_buffer_size=64
+    ADEDensityEstimator: dict(
+        sampler=HMC(n_steps=2), initial=Empirical(max_points=50, replay_buffer_size=64)
     ),
-    ScoreMatchingEstimator: dict(sampling_steps=4),
-    NoiseContrastiveEstimator: dict(sampling_steps=4),
-    FlowDualEstimator: dict(n_flow_layers=2, flow_hidden_layer_sizes=(8,)),
+    ContrastiveDivergenceEstimator: dict(sampler=HMC(n_steps=2, n_transitions=3)),
+    ScoreMatchingEstimator: dict(),
+    NoiseContrastiveEstimator: dict(),
+    FlowDualEstimator: dict(flow=Flow(n_layers=2)),
 }
 
 #: Every estimator class, in a fixed order (for parametrised tests).
@@ -44,8 +47,9 @@ FAST_ADE = {**FAST_COMMON, **FAST_OWN[ADEDensityEstimator]}
 
 
 def fast(cls, **overrides):
-    """``cls`` with the shared fast settings and ``overrides``."""
-    return cls(**{**FAST_COMMON, **FAST_OWN[cls], **overrides})
+    """``cls`` with the shared fast settings (fresh copies of the parameter objects) and
+    ``overrides``."""
+    return cls(**{**copy.deepcopy({**FAST_COMMON, **FAST_OWN[cls]}), **overrides})
 
 
 fast_ade = functools.partial(fast, ADEDensityEstimator)

@@ -20,6 +20,7 @@ from ..dynamics import (
 from ..dynamics._leapfrog import checkpointed_gradients, frozen_parameters
 from ..dynamics._mcmc import HMCKernel
 from ..dynamics._state import PhaseState
+from ..energies import Conv
 from ..initial import (
     EmpiricalInitial,
     FlowInitial,
@@ -28,8 +29,9 @@ from ..initial import (
     LatentInitial,
 )
 from ..initial._common import isotropic_momentum_log_prob
-from ..initial._configs import INITIAL_SHORTCUTS, InitialConfig
-from ..samplers import SamplerConfig
+from ..initial._configs import INITIAL_SHORTCUTS, Empirical, InitialConfig, Latent
+from ..partition import AutoPartition
+from ..samplers import GHMC, SamplerConfig
 from ..samplers._configs import SAMPLER_SHORTCUTS
 from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator
 from ._device import make_generator
@@ -273,8 +275,12 @@ default="hmc"
     --------
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_toy
+    >>> from adesk.energies import MLP
+    >>> from adesk.samplers import HMC
     >>> X = make_toy("moons", 500, random_state=0)
-    >>> ade = ADEDensityEstimator(max_iter=20, hidden_layer_sizes=(32, 32), random_state=0)
+    >>> ade = ADEDensityEstimator(
+    ...     sampler=HMC(n_steps=5), energy_model=MLP((32, 32)), max_iter=20, random_state=0
+    ... )
     >>> ade = ade.fit(X)
     >>> ade.sample(3, random_state=0).shape
     (3, 2)
@@ -1011,40 +1017,41 @@ default="hmc"
     def image_preset(cls, nonparametric=False, **overrides):
         """ADE configured as the paper's image models (Section 5.2, Appendix F.2).
 
-        * energy: :class:`~adesk.energies.ConvEnergy` (Table 4(a)) with spectral normalisation
-          on every layer, on globally standardized pixels (``standardize="global"``);
-        * sampler: generalized HMC with ``S = 0`` (``ghmc_scale="none"``), ``g_v`` the
-          clipped energy gradient (``ghmc_momentum_map="gradient"``, ``gradient_clip``),
-          ``g_x`` the identity, per-pixel step sizes learned and shared across the steps
-          (``step_size_shape="per_dimension"``), ``T = 30`` steps (60 for the nonparametric
-          variant), samples clipped to the training data's range after every step
-          (``sample_clip=0``);
+        * energy: :class:`~adesk.energies.Conv` (Table 4(a)) with spectral normalisation on
+          every layer and no quadratic base term, on globally standardized pixels
+          (``standardize="global"``);
+        * sampler: :class:`~adesk.samplers.GHMC` with ``S = 0`` (``scale="none"``), ``g_v``
+          the clipped energy gradient (``momentum_map="gradient"``), ``g_x`` the identity,
+          per-pixel step sizes learned by the paper's objective and shared across the steps
+          (``step_size_shape="per_dimension"``, ``adaptation="learned"``), ``T = 30`` steps
+          (60 for the nonparametric variant), samples clipped to the training data's range
+          after every step (``sample_clip=0``), no extra MCMC transitions
+          (``n_transitions=0``) and entropy weight ``1e-5``;
         * ``q_0``: the deconvolutional deep latent model of Table 4(b)
-          (:class:`~adesk.initial.ImageLatentInitial`, ``initial="latent"``); with
+          (:class:`~adesk.initial.ImageLatentInitial`, ``initial=Latent()``); with
           ``nonparametric=True`` the data with a replay buffer of 10,000 chains instead
-          (a tenth restarted each iteration, half from the data and half from
+          (``Empirical``: a tenth restarted each iteration, half from the data and half from
           ``N(0, 4 I)``);
-        * step sizes learned by the paper's objective (``step_size_adaptation="learned"``)
-          and no extra MCMC transitions (``n_mcmc_steps=0``);
-        * training: entropy weight ``1e-5``; Adam with learning rate ``1e-4`` and
-          ``beta1 = 0`` for the energy and a separate Adam optimizer for the sampler;
-          batch 64;
-        * normalisation: AIS with 128 chains and 100 temperatures
-          (``partition_n_samples``, ``partition_n_temperatures``): the default budget (512 x
+        * training: Adam with learning rate ``1e-4`` and ``beta1 = 0`` for the energy and a
+          separate Adam optimizer for the sampler; batch 64;
+        * normalisation: 128 AIS chains (or importance draws) and 100 temperatures
+          (``AutoPartition(n_samples=128, n_temperatures=100)``): the default budget (512 x
           500, 2,500 gradients of the convolutional energy on 512 images) takes tens of minutes
           on a CPU. Check a fitted model with :meth:`estimate_log_partition` when it matters.
 
         One departure: the paper weights the squared norm of the *last* momentum by ``1e-5``
         in the sampler's loss. adesk's ``momentum_penalty`` is also the precision of the
         momentum law, and ``1e-5`` there would draw momenta of scale 300, so the preset keeps
-        ``momentum_penalty=1``.
+        ``sampler__momentum_penalty=1``.
 
         Parameters
         ----------
         nonparametric : bool, default=False
             The paper's nonparametric variant (replay buffer, 60 steps).
         **overrides
-            Any constructor parameter, e.g. ``max_iter``, ``image_shape`` or ``device``.
+            Any constructor parameter, e.g. ``max_iter``, ``device`` or
+            ``energy_model=Conv(image_shape=(1, 28, 28), spectral_norm=True,
+            base_precision=0.0)`` for flat image rows.
 
         Returns
         -------
@@ -1053,37 +1060,38 @@ default="hmc"
         Examples
         --------
         >>> est = ADEDensityEstimator.image_preset(max_iter=100)
-        >>> est.energy_model, est.sampler, est.n_steps
-        ('conv', 'ghmc', 30)
+        >>> est.sampler.n_steps, est.get_params()["energy_model__spectral_norm"]
+        (30, True)
         """
+        if nonparametric:
+            # A tenth of the chains restart each iteration, half from the data and half from
+            # N(0, 4 I).
+            initial = Empirical(replay_buffer_size=10000, reinit_probability=0.1, reinit_scale=2.0)
+        else:
+            initial = Latent()
         params = {
-            "energy_model": "conv",
-            "spectral_norm": True,
+            "energy_model": Conv(spectral_norm=True, base_precision=0.0),
             "standardize": "global",
-            "sampler": "ghmc",
-            "ghmc_scale": "none",
-            "ghmc_momentum_map": "gradient",
-            "ghmc_position_map": "identity",
-            "step_size_shape": "per_dimension",
-            "step_size_adaptation": "learned",
-            "n_mcmc_steps": 0,
+            "sampler": GHMC(
+                n_steps=60 if nonparametric else 30,
+                scale="none",
+                momentum_map="gradient",
+                position_map="identity",
+                step_size_shape="per_dimension",
+                adaptation="learned",
+                n_transitions=0,
+                sample_clip=0.0,
+                entropy_weight=1e-5,
+            ),
+            "initial": initial,
             # The paper trains for a fixed budget; a validation split would also cost one
             # AIS log Z of the convolutional energy per check.
             "early_stopping": False,
-            "n_steps": 60 if nonparametric else 30,
-            "sample_clip": 0.0,
-            "entropy_weight": 1e-5,
             "learning_rate_init": 1e-4,
             "adam_beta1": 0.0,
             "batch_size": 64,
             "gradient_penalty": 0.0,
-            "base_precision": 0.0,
-            "initial": "data" if nonparametric else "latent",
-            "replay_buffer_size": 10000 if nonparametric else 0,
-            "reinit_probability": 0.1,
-            "reinit_scale": 2.0,
-            "partition_n_samples": 128,
-            "partition_n_temperatures": 100,
+            "partition": AutoPartition(n_samples=128, n_temperatures=100),
         }
         params.update(overrides)
         return cls(**params)

@@ -88,10 +88,13 @@ class BaseEnergyEstimator(
     >>> import numpy as np
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
+    >>> from adesk.energies import MLP
     >>> from adesk.estimators import BaseEnergyEstimator
+    >>> from adesk.partition import Quadrature
+    >>> from adesk.samplers import HMC
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu")
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(2),
+    ...                           partition=Quadrature(16), random_state=0, device="cpu")
     >>> isinstance(est, BaseEnergyEstimator)
     True
     >>> est = est.fit(X)
@@ -302,11 +305,11 @@ class BaseEnergyEstimator(
         if not isinstance(partition, str):
             partition = resolve_component(partition, "partition", PARTITION_SHORTCUTS, caller)
             settings["partition"] = partition.kind
-            if partition.kind == "quadrature":
+            if partition.kind in ("quadrature", "auto"):
                 settings["partition_resolution"] = int(partition.resolution)
-            else:
+            if partition.kind != "quadrature" and partition.n_samples is not None:
                 settings["partition_n_samples"] = int(partition.n_samples)
-            if partition.kind == "ais":
+            if partition.kind in ("ais", "auto"):
                 settings["partition_n_temperatures"] = int(partition.n_temperatures)
         return settings
 

@@ -22,17 +22,18 @@ energy_model : {"mlp", "conv", "gaussian"}, EnergyConfig or callable, default="m
     evaluates it.)
 """,
     "partition": """\
-partition : {"auto", "quadrature", "importance", "ais"} or PartitionConfig, default="auto"
+partition : {"auto", "quadrature", "importance", "ais"} or PartitionConfig, \
+default="auto"
     How ``log_partition_`` is estimated after fitting (:mod:`adesk.partition`): midpoint
     quadrature over the data's box (:class:`~adesk.partition.Quadrature`, ``d <= 3``),
     importance sampling from the estimator's own sampler when its density is tractable and
     from a defensive proposal (kernel density estimate of the data mixed with a broad
     Gaussian) otherwise (:class:`~adesk.partition.ImportanceSampling`), or annealed
     importance sampling from a Gaussian fitted to the data (:class:`~adesk.partition.AIS`).
+    ``"auto"`` (:class:`~adesk.partition.AutoPartition`) uses quadrature for ``d <= 2``, else
+    importance sampling when its effective sample size is at least 10% of the draws, else AIS.
     The objects carry the settings (``partition=Quadrature(resolution=200)``); the names use
-    their defaults. ``"auto"`` uses quadrature for ``d <= 2``, else importance sampling when
-    its effective sample size is at least 10% of the draws, else AIS. The method used is
-    ``partition_method_``.
+    their defaults. The method used is ``partition_method_``.
 """,
     "runtime": """\
 verbose : int, default=0

@@ -126,11 +126,14 @@ class FlowDualEstimator(BaseEnergyEstimator):
     Examples
     --------
     >>> from adesk.datasets import make_toy
-    >>> from adesk.estimators._flow_dual import FlowDualEstimator
+    >>> from adesk import FlowDualEstimator
+    >>> from adesk.energies import MLP
+    >>> from adesk.initial import Flow
+    >>> from adesk.partition import Quadrature
     >>> X = make_toy("moons", 200, random_state=0)
     >>> est = FlowDualEstimator(
-    ...     max_iter=5, hidden_layer_sizes=(16,), n_flow_layers=2, batch_size=32,
-    ...     partition_resolution=32, random_state=0, device="cpu",
+    ...     flow=Flow(n_layers=2), energy_model=MLP((16,)), max_iter=5, batch_size=32,
+    ...     partition=Quadrature(32), random_state=0, device="cpu",
     ... ).fit(X)
     >>> est.sample(3, random_state=0).shape
     (3, 2)

@@ -231,13 +231,12 @@ class NoiseContrastiveEstimator(BaseEnergyEstimator):
     Examples
     --------
     >>> from adesk.datasets import make_toy
-    >>> from adesk.estimators._nce import NoiseContrastiveEstimator
+    >>> from adesk import NoiseContrastiveEstimator
+    >>> from adesk.energies import MLP
     >>> X = make_toy("moons", 500, random_state=0)
-    >>> nce = NoiseContrastiveEstimator(
-    ...     max_iter=20, hidden_layer_sizes=(16, 16), sampling_steps=10, random_state=0
-    ... )
+    >>> nce = NoiseContrastiveEstimator(max_iter=20, energy_model=MLP((16, 16)), random_state=0)
     >>> nce = nce.fit(X)
-    >>> nce.sample(3, random_state=0).shape
+    >>> nce.sample(3, random_state=0, n_transitions=10).shape
     (3, 2)
     >>> nce.score_samples(X[:2]).shape
     (2,)

@@ -19,12 +19,17 @@ from ..partition import (
     log_partition_importance,
     log_partition_quadrature,
 )
-from ..partition._configs import AIS, ImportanceSampling, Quadrature
+from ..partition._configs import AIS, AutoPartition, ImportanceSampling, Quadrature
 from ._device import derived_seed, make_generator
 
 PARTITION_METHODS = ("auto", "quadrature", "importance", "ais")
 #: The ``log Z`` parameter objects by shortcut name.
-PARTITION_SHORTCUTS = {"quadrature": Quadrature, "importance": ImportanceSampling, "ais": AIS}
+PARTITION_SHORTCUTS = {
+    "auto": AutoPartition,
+    "quadrature": Quadrature,
+    "importance": ImportanceSampling,
+    "ais": AIS,
+}
 
 # partition_n_samples=None: proposal draws for importance sampling, chains for AIS.
 DEFAULT_IMPORTANCE_SAMPLES = 10000

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import torch
 
+from .._components import COMPONENT_REGISTRY, Component
 from ._device import resolve_device
 
 FORMAT = "adesk-estimator"
@@ -82,6 +83,16 @@ def encode(value, name):
         return {MARKER: "device", "value": str(value)}
     if isinstance(value, torch.dtype):
         return {MARKER: "dtype", "value": str(value).replace("torch.", "")}
+    if isinstance(value, Component):
+        # A parameter object (sampler, q0, energy, log Z): its class name and parameters.
+        if COMPONENT_REGISTRY.get(type(value).__name__) is not type(value):
+            raise TypeError(f"cannot save {name}: {type(value).__name__} is not registered.")
+        params = value.get_params(deep=False)
+        return {
+            MARKER: "component",
+            "class": type(value).__name__,
+            "params": {key: encode(item, f"{name}__{key}") for key, item in params.items()},
+        }
     if isinstance(value, dict):
         if MARKER in value:
             raise TypeError(f"cannot save {name}: it uses the reserved key {MARKER!r}.")
@@ -103,6 +114,11 @@ def _decode_plain(value):
             return torch.device(value["value"])
         if kind == "dtype":
             return getattr(torch, value["value"])
+        if kind == "component":
+            cls = COMPONENT_REGISTRY.get(value["class"])
+            if cls is None:
+                raise ValueError(f"Unknown parameter object {value['class']!r} in the file.")
+            return cls(**{key: _decode_plain(item) for key, item in value["params"].items()})
         if kind is not None:
             return value
         return {key: _decode_plain(item) for key, item in value.items()}
@@ -360,9 +376,11 @@ def load(path, device=None, **params):
     >>> import adesk
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
+    >>> from adesk.energies import MLP
+    >>> from adesk.samplers import HMC
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(2),
+    ...                           partition="quadrature", random_state=0, device="cpu").fit(X)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = os.path.join(folder, "moons.pt")
     ...     est.save(path)

@@ -195,10 +195,10 @@ class ScoreMatchingEstimator(BaseEnergyEstimator):
     --------
     >>> from adesk.datasets import make_toy
     >>> X = make_toy("moons", 300, random_state=0)
-    >>> sm = ScoreMatchingEstimator(
-    ...     max_iter=20, hidden_layer_sizes=(16, 16), sampling_steps=4, random_state=0
-    ... ).fit(X)
-    >>> sm.sample(3, random_state=0).shape
+    >>> from adesk.energies import MLP
+    >>> sm = ScoreMatchingEstimator(max_iter=20, energy_model=MLP((16, 16)), random_state=0)
+    >>> sm = sm.fit(X)
+    >>> sm.sample(3, random_state=0, n_transitions=4).shape
     (3, 2)
     >>> sm.score_samples(X[:2]).shape
     (2,)

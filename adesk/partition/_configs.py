@@ -89,3 +89,37 @@ class AIS(PartitionConfig):
     def __init__(self, n_samples=512, n_temperatures=500):
         self.n_samples = n_samples
         self.n_temperatures = n_temperatures
+
+
+class AutoPartition(PartitionConfig):
+    """The method chosen from the data (the shortcut ``partition="auto"``, with these
+    settings): quadrature for ``n_features <= 2``, else importance sampling when its effective
+    sample size is at least 10% of the draws, else AIS.
+
+    Parameters
+    ----------
+    resolution : int, default=400
+        Quadrature cells per axis (1 or 2 features).
+    n_samples : int or None, default=None
+        Importance-sampling draws (``None``: 10,000) or AIS chains (``None``: 512).
+    n_temperatures : int, default=500
+        AIS annealing steps, when it comes to AIS.
+
+    Examples
+    --------
+    >>> from adesk.partition import AutoPartition
+    >>> AutoPartition(resolution=100, n_samples=2000)
+    AutoPartition(n_samples=2000, resolution=100)
+    """
+
+    kind = "auto"
+    _parameter_constraints = {
+        "resolution": [Interval(Integral, 8, None, closed="left")],
+        "n_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "n_temperatures": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, resolution=400, n_samples=None, n_temperatures=500):
+        self.resolution = resolution
+        self.n_samples = n_samples
+        self.n_temperatures = n_temperatures
