@@ -74,3 +74,14 @@ def test_shared_docs_fill_every_marker_at_its_indentation():
     # Every estimator's docstring was filled.
     for name in ("ADEDensityEstimator", "ContrastiveDivergenceEstimator", "FlowDualEstimator"):
         assert "{{" not in getattr(adesk.estimators, name).__doc__
+
+
+def test_long_modules_say_why_at_their_top():
+    """A module over about 600 lines states the reason in its docstring (issue 19)."""
+    package = PACKAGE.parent
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") <= 650:
+            continue
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        assert "This module is long" in docstring, f"{path.relative_to(package)} has no reason"

@@ -1,5 +1,10 @@
 """Metropolis-corrected MCMC kernels for any energy, with step-size adaptation.
 
+This module is long (about 780 lines) because it keeps one job whole: the two kernels share
+their Metropolis decision, divergence handling and validation, and the driver
+(:func:`run_mcmc`) and the dual-averaging adaptation are written against them; each piece is
+documented with its reference.
+
 The kernels sample from ``p(x) proportional to exp(-E(x))`` for a callable energy
 ``E: (n, d) -> (n,)`` and move a batch of ``n`` independent chains at once. Each transition
 ends with a Metropolis-Hastings test, so the chains are exact whatever the step size or the

@@ -1,44 +1,37 @@
-"""Adversarial Dynamics Embedding: the dual sampler is q0 followed by T learned leapfrog steps."""
+"""Adversarial Dynamics Embedding: the dual sampler is q0 followed by T learned leapfrog steps.
+
+This module is long (about 700 lines) because the estimator's docstring, which documents every
+parameter and attribute, is a third of it; building the sampler and ``q_0`` from the parameter
+objects lives in ``_ade_building`` and the extras of a fitted model (``sample_initial``,
+``complete``, ``image_preset``) in ``_ade_extras``.
+"""
 
 import contextlib
 import math
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from .._components import resolve_component
-from .._config import with_thread_policy
-from ..dynamics import (
-    DeterministicLangevinEmbedding,
-    GeneralizedHMCEmbedding,
-    HMCEmbedding,
-    LangevinEmbedding,
-)
 from ..dynamics._leapfrog import checkpointed_gradients, frozen_parameters
 from ..dynamics._mcmc import HMCKernel
 from ..dynamics._state import PhaseState
-from ..energies import Conv
-from ..initial import (
-    EmpiricalInitial,
-    FlowInitial,
-    GaussianInitial,
-    ImageLatentInitial,
-    LatentInitial,
-)
 from ..initial._common import isotropic_momentum_log_prob
-from ..initial._configs import INITIAL_SHORTCUTS, Empirical, InitialConfig, Latent
-from ..partition import AutoPartition
-from ..samplers import GHMC, SamplerConfig
+from ..initial._configs import INITIAL_SHORTCUTS, InitialConfig
+from ..samplers import SamplerConfig
 from ..samplers._configs import SAMPLER_SHORTCUTS
+from ._ade_building import (  # noqa: F401 (re-exported: the names tests and benchmarks use)
+    EXACT_LOGDET_MAX_FEATURES,
+    INITIALS,
+    SAMPLERS,
+    STEP_SIZE_ADAPTATIONS,
+    ADEBuildingMixin,
+    _as_sizes,
+)
+from ._ade_extras import ADEExtrasMixin, _fill_missing  # noqa: F401
 from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator
-from ._device import make_generator
 from ._docs import fill_shared_docs
 
-SAMPLERS = ("hmc", "ghmc", "langevin", "deterministic_langevin")
-STEP_SIZE_ADAPTATIONS = ("auto", "acceptance", "learned", "fixed")
 #: Acceptance rate that ``step_size_adaptation="acceptance"`` steers towards: the usual target
 #: of HMC (Neal 2011; Beskos et al. 2013 derive 0.651) and of MALA (0.574, Roberts & Rosenthal).
 TARGET_ACCEPTANCE = {"hmc": 0.65, "langevin": 0.574, "ghmc": 0.65}
@@ -55,26 +48,6 @@ AUTO_LEARNING_RATE_SMALL_DATA = 1e-3
 ADAPTATION_GAIN = 0.05
 #: Step sizes (standardized units) the acceptance rule keeps within.
 ADAPTED_STEP_SIZE_BOUNDS = (1e-4, 2.0)
-INITIALS = ("data", "gaussian", "flow", "latent")
-#: Largest dimension for which ``logdet="auto"`` computes exact Hessian log-determinants.
-EXACT_LOGDET_MAX_FEATURES = 16
-
-
-def _as_sizes(sizes, name):
-    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
-        raise ValueError(f"{name} must be a tuple of positive integers; got {sizes!r}.")
-    return tuple(int(s) for s in sizes)
-
-
-def _fill_missing(X, missing):
-    """``X`` with zeros at the ``missing`` entries (which may be NaN), same container type."""
-    if hasattr(X, "columns") and hasattr(X, "mask"):  # a pandas DataFrame keeps its names
-        return X.mask(missing, 0.0)
-    values = np.asarray(X)
-    if values.dtype.kind == "f":
-        return np.where(missing, 0.0, values).astype(values.dtype, copy=False)
-    return X
 
 
 def _end_cache(state):
@@ -86,7 +59,7 @@ def _end_cache(state):
 
 
 @fill_shared_docs
-class ADEDensityEstimator(BaseEnergyEstimator):
+class ADEDensityEstimator(ADEBuildingMixin, ADEExtrasMixin, BaseEnergyEstimator):
     """Maximum likelihood for an energy-based density via Adversarial Dynamics Embedding.
 
     The energy ``E`` (an MLP) and a dual sampler are trained against each other on the
@@ -367,83 +340,6 @@ default="hmc"
         self.distributed = distributed
 
     # ------------------------------------------------------------ building
-    def _resolve_components(self):
-        """The sampler and ``q_0`` objects resolved into the settings the fit reads."""
-        settings = super()._resolve_components()
-        caller = type(self).__name__
-        sampler = resolve_component(self.sampler, "sampler", SAMPLER_SHORTCUTS, caller)
-        initial = resolve_component(self.initial, "initial", INITIAL_SHORTCUTS, caller)
-        defaults = {
-            "latent_dim": None,
-            "hidden_layer_sizes": (32,),
-            "scale": "learned",
-            "momentum_map": "learned",
-            "position_map": "learned",
-            "logdet": "auto",
-            "logdet_terms": 10,
-            "logdet_probes": 2,
-            "gradient_clip": 10.0,
-            "momentum_clip": 10.0,
-            "metropolis": False,
-        }
-        field = {name: getattr(sampler, name, default) for name, default in defaults.items()}
-        settings.update(
-            sampler=sampler.kind,
-            n_steps=int(sampler.n_steps),
-            step_size=float(sampler.step_size),
-            step_size_adaptation=sampler.adaptation,
-            n_mcmc_steps=sampler.n_transitions,
-            step_size_shape=sampler.step_size_shape,
-            momentum_penalty=float(sampler.momentum_penalty),
-            entropy_weight=float(sampler.entropy_weight),
-            gradient_checkpointing=bool(sampler.gradient_checkpointing),
-            sample_clip=sampler.sample_clip,
-            metropolis=field["metropolis"],
-            gradient_clip=field["gradient_clip"],
-            momentum_clip=field["momentum_clip"],
-            latent_dim=field["latent_dim"],
-            sampler_hidden_layer_sizes=_as_sizes(
-                field["hidden_layer_sizes"], "sampler__hidden_layer_sizes"
-            ),
-            ghmc_scale=field["scale"],
-            ghmc_momentum_map=field["momentum_map"],
-            ghmc_position_map=field["position_map"],
-            logdet=field["logdet"],
-            logdet_terms=int(field["logdet_terms"]),
-            logdet_probes=int(field["logdet_probes"]),
-            initial=initial.kind,
-            flow=getattr(initial, "layer", "planar"),
-            n_flow_layers=int(getattr(initial, "n_layers", 10)),
-            initial_hidden_layer_sizes=(
-                initial.conditioner_sizes()
-                if initial.kind == "flow"
-                else _as_sizes(getattr(initial, "hidden_layer_sizes", (64, 64)), "sizes")
-            ),
-            initial_noise=float(getattr(initial, "noise", 0.1)),
-            learn_initial_noise=bool(getattr(initial, "learn_noise", True)),
-            max_initial_points=int(getattr(initial, "max_points", 2000)),
-            replay_buffer_size=getattr(initial, "replay_buffer_size", None),
-            reinit_probability=float(getattr(initial, "reinit_probability", 0.05)),
-            reinit_scale=getattr(initial, "reinit_scale", None),
-        )
-        self._resolved = settings
-        if sampler.kind == "deterministic_langevin" and sampler.uses_metropolis():
-            raise ValueError("DeterministicLangevin has no Metropolis test.")
-        if settings["step_size_adaptation"] == "acceptance" and not self._use_metropolis():
-            raise ValueError(
-                "sampler__adaptation='acceptance' follows the Metropolis acceptance rate, so it "
-                f"needs a Metropolis test in the embedding; got sampler={self.sampler!r} "
-                "without one. Use adaptation='learned' or 'fixed', or metropolis=True."
-            )
-        n_transitions = sampler.n_transitions
-        if n_transitions != "auto" and n_transitions > 0 and self.gradient == "bptt":
-            raise ValueError(
-                "sampler__n_transitions > 0 refines the energy's negatives with transitions that "
-                "carry no gradient, which gradient='bptt' would need; use gradient='truncated' "
-                f"or n_transitions=0 (got n_transitions={n_transitions!r})."
-            )
-        return settings
-
     def _learning_rate(self):
         """``learning_rate_init``; ``"auto"`` is ``4e-3 * min(1, sqrt(2 / n_features))``, at
         most 1e-3 below 5,000 training samples."""
@@ -453,146 +349,6 @@ default="hmc"
         if getattr(self, "_n_fit_samples", math.inf) < AUTO_EARLY_STOPPING_MAX_SAMPLES:
             rate = min(rate, AUTO_LEARNING_RATE_SMALL_DATA)
         return rate
-
-    def _step_size_shape(self):
-        """``step_size_shape``, where ``"auto"`` is one step size when the acceptance rule
-        moves them all together and one per step and dimension otherwise."""
-        if self._hp.step_size_shape != "auto":
-            return self._hp.step_size_shape
-        return "scalar" if self._step_size_adaptation() == "acceptance" else "per_step_dimension"
-
-    def _n_mcmc_steps(self):
-        """``n_mcmc_steps``, where ``"auto"`` is 1 with the truncated gradient and 0 with
-        BPTT (whose gradient runs through the sampler's own trajectory)."""
-        if self._hp.n_mcmc_steps == "auto":
-            return 0 if self.gradient == "bptt" else 1
-        return int(self._hp.n_mcmc_steps)
-
-    def _step_size_adaptation(self):
-        """The step-size rule in force: ``"auto"`` follows the acceptance rate when the
-        embedding runs a Metropolis test and learns the step sizes otherwise."""
-        if self._hp.step_size_adaptation != "auto":
-            return self._hp.step_size_adaptation
-        return "acceptance" if self._use_metropolis() else "learned"
-
-    def _use_metropolis(self):
-        if self._hp.metropolis == "auto":
-            # The generalized step with learned scales is not reversible, so a Metropolis
-            # test would not be exact for it; ADE's objective already pays for its volume change.
-            return self._hp.sampler in ("hmc", "langevin")
-        return bool(self._hp.metropolis)
-
-    def _build_sampler(self, data):
-        n_features = data.shape[1]
-        bounds = None
-        if self._hp.sample_clip is not None:
-            low = data.min(0).values.float().cpu()
-            high = data.max(0).values.float().cpu()
-            span = torch.clamp(high - low, min=1e-3)
-            bounds = (low - self._hp.sample_clip * span, high + self._hp.sample_clip * span)
-        common = {
-            "n_steps": self._hp.n_steps,
-            "step_size": self._hp.step_size,
-            "step_size_shape": self._step_size_shape(),
-            "learn_step_size": self._step_size_adaptation() == "learned",
-            "momentum_penalty": self._hp.momentum_penalty,
-            "position_bounds": bounds,
-        }
-        metropolis = self._use_metropolis()
-        if self._hp.sampler == "hmc":
-            return HMCEmbedding(
-                n_features,
-                gradient_clip=self._hp.gradient_clip,
-                momentum_clip=self._hp.momentum_clip,
-                metropolis=metropolis,
-                **common,
-            )
-        if self._hp.sampler == "ghmc":
-            latent_dim = n_features if self._hp.latent_dim is None else self._hp.latent_dim
-            if latent_dim != n_features and (
-                self._hp.ghmc_momentum_map == "gradient" or self._hp.ghmc_position_map == "identity"
-            ):
-                raise ValueError(
-                    "ghmc_momentum_map='gradient' and ghmc_position_map='identity' need "
-                    f"latent_dim equal to the number of features ({n_features}); got "
-                    f"latent_dim={latent_dim}."
-                )
-            return GeneralizedHMCEmbedding(
-                n_features,
-                latent_dim=latent_dim,
-                hidden_layer_sizes=_as_sizes(
-                    self._hp.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes"
-                ),
-                scale=self._hp.ghmc_scale,
-                momentum_map=self._hp.ghmc_momentum_map,
-                position_map=self._hp.ghmc_position_map,
-                gradient_clip=self._hp.gradient_clip,
-                momentum_clip=self._hp.momentum_clip,
-                metropolis=metropolis,
-                **common,
-            )
-        if self._hp.sampler == "langevin":
-            return LangevinEmbedding(
-                n_features, gradient_clip=self._hp.gradient_clip, metropolis=metropolis, **common
-            )
-        logdet = self._hp.logdet
-        if logdet == "auto":
-            logdet = "exact" if n_features <= EXACT_LOGDET_MAX_FEATURES else "chebyshev"
-        return DeterministicLangevinEmbedding(
-            n_features,
-            logdet=logdet,
-            logdet_terms=self._hp.logdet_terms,
-            logdet_probes=self._hp.logdet_probes,
-            **common,
-        )
-
-    def _build_initial(self, data, momentum_dim):
-        n_samples, n_features = data.shape
-        momentum_std = 1.0 / math.sqrt(self._hp.momentum_penalty)
-        if self._hp.initial == "data":
-            if n_samples > self._hp.max_initial_points:
-                index = torch.randperm(n_samples, generator=self._cpu_generator())
-                points = data[index[: self._hp.max_initial_points].to(data.device)]
-            else:
-                points = data
-            return EmpiricalInitial(
-                points,
-                self._hp.initial_noise,
-                momentum_penalty=self._hp.momentum_penalty,
-                learn_noise=self._hp.learn_initial_noise,
-                momentum_dim=momentum_dim,
-            )
-        if self._hp.initial == "gaussian":
-            return GaussianInitial(
-                torch.zeros(n_features),
-                torch.ones(n_features),
-                momentum_std=momentum_std,
-                momentum_dim=momentum_dim,
-            )
-        hidden = _as_sizes(self._hp.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
-        if self._hp.initial == "flow":
-            return FlowInitial(
-                n_features,
-                momentum_dim=momentum_dim,
-                flow=self._hp.flow,
-                n_layers=self._hp.n_flow_layers,
-                hidden_layer_sizes=hidden,
-                momentum_penalty=self._hp.momentum_penalty,
-            )
-        if self.image_shape_ is not None:
-            # The deconvolutional generator of Table 4(b); its latent is the momentum.
-            return ImageLatentInitial(
-                self.image_shape_,
-                latent_dim=momentum_dim,
-                momentum_penalty=self._hp.momentum_penalty,
-                output="none",
-            )
-        return LatentInitial(
-            n_features,
-            latent_dim=momentum_dim,
-            hidden_layer_sizes=hidden,
-            momentum_penalty=self._hp.momentum_penalty,
-        )
 
     def _build_modules(self, data):
         self.mcmc_step_size_ = float(self._hp.step_size)
@@ -981,206 +737,3 @@ default="hmc"
     def step_size_(self):
         """Learned step sizes, shape ``(n_steps, 1 or n_features)`` (standardized units)."""
         return self.sampler_.step_sizes().detach().to(torch.float64).cpu().numpy()
-
-    @with_thread_policy
-    def sample_initial(self, n_samples=1, random_state=None):
-        """Draw from the learned initial distribution ``q_0`` alone, without the dynamics.
-
-        The ablation of the paper's Table 3 ("Deep LVM init w/o HMC"): compare these draws
-        with :meth:`sample` to see what the learned dynamics add.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-        random_state : int, RandomState instance or None, default=None
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features) or (n_samples, C, H, W)
-            In the layout of the training data.
-        """
-        check_is_fitted(self, "log_partition_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
-        generator = make_generator(random_state, self._device)
-        pieces = []
-        with torch.no_grad():
-            for start in range(0, int(n_samples), 8192):
-                count = min(8192, int(n_samples) - start)
-                position, _ = self._draw_initial(count, generator)
-                pieces.append(position)
-        Z = torch.cat(pieces).to(torch.float64).cpu().numpy()
-        return self._to_output_layout(self._unstandardize(Z))
-
-    # -------------------------------------------------------------- images
-    @classmethod
-    def image_preset(cls, nonparametric=False, **overrides):
-        """ADE configured as the paper's image models (Section 5.2, Appendix F.2).
-
-        * energy: :class:`~adesk.energies.Conv` (Table 4(a)) with spectral normalisation on
-          every layer and no quadratic base term, on globally standardized pixels
-          (``standardize="global"``);
-        * sampler: :class:`~adesk.samplers.GHMC` with ``S = 0`` (``scale="none"``), ``g_v``
-          the clipped energy gradient (``momentum_map="gradient"``), ``g_x`` the identity,
-          per-pixel step sizes learned by the paper's objective and shared across the steps
-          (``step_size_shape="per_dimension"``, ``adaptation="learned"``), ``T = 30`` steps
-          (60 for the nonparametric variant), samples clipped to the training data's range
-          after every step (``sample_clip=0``), no extra MCMC transitions
-          (``n_transitions=0``) and entropy weight ``1e-5``;
-        * ``q_0``: the deconvolutional deep latent model of Table 4(b)
-          (:class:`~adesk.initial.ImageLatentInitial`, ``initial=Latent()``); with
-          ``nonparametric=True`` the data with a replay buffer of 10,000 chains instead
-          (``Empirical``: a tenth restarted each iteration, half from the data and half from
-          ``N(0, 4 I)``);
-        * training: Adam with learning rate ``1e-4`` and ``beta1 = 0`` for the energy and a
-          separate Adam optimizer for the sampler; batch 64;
-        * normalisation: 128 AIS chains (or importance draws) and 100 temperatures
-          (``AutoPartition(n_samples=128, n_temperatures=100)``): the default budget (512 x
-          500, 2,500 gradients of the convolutional energy on 512 images) takes tens of minutes
-          on a CPU. Check a fitted model with :meth:`estimate_log_partition` when it matters.
-
-        One departure: the paper weights the squared norm of the *last* momentum by ``1e-5``
-        in the sampler's loss. adesk's ``momentum_penalty`` is also the precision of the
-        momentum law, and ``1e-5`` there would draw momenta of scale 300, so the preset keeps
-        ``sampler__momentum_penalty=1``.
-
-        Parameters
-        ----------
-        nonparametric : bool, default=False
-            The paper's nonparametric variant (replay buffer, 60 steps).
-        **overrides
-            Any constructor parameter, e.g. ``max_iter``, ``device`` or
-            ``energy_model=Conv(image_shape=(1, 28, 28), spectral_norm=True,
-            base_precision=0.0)`` for flat image rows.
-
-        Returns
-        -------
-        ADEDensityEstimator
-
-        Examples
-        --------
-        >>> est = ADEDensityEstimator.image_preset(max_iter=100)
-        >>> est.sampler.n_steps, est.get_params()["energy_model__spectral_norm"]
-        (30, True)
-        """
-        if nonparametric:
-            # A tenth of the chains restart each iteration, half from the data and half from
-            # N(0, 4 I).
-            initial = Empirical(replay_buffer_size=10000, reinit_probability=0.1, reinit_scale=2.0)
-        else:
-            initial = Latent()
-        params = {
-            "energy_model": Conv(spectral_norm=True, base_precision=0.0),
-            "standardize": "global",
-            "sampler": GHMC(
-                n_steps=60 if nonparametric else 30,
-                scale="none",
-                momentum_map="gradient",
-                position_map="identity",
-                step_size_shape="per_dimension",
-                adaptation="learned",
-                n_transitions=0,
-                sample_clip=0.0,
-                entropy_weight=1e-5,
-            ),
-            "initial": initial,
-            # The paper trains for a fixed budget; a validation split would also cost one
-            # AIS log Z of the convolutional energy per check.
-            "early_stopping": False,
-            "learning_rate_init": 1e-4,
-            "adam_beta1": 0.0,
-            "batch_size": 64,
-            "gradient_penalty": 0.0,
-            "partition": AutoPartition(n_samples=128, n_temperatures=100),
-        }
-        params.update(overrides)
-        return cls(**params)
-
-    @with_thread_policy
-    def complete(self, X, mask=None, n_rounds=20, random_state=None, return_steps=False):
-        """Fill the masked entries of ``X`` with the learned dynamics (paper Figure 4).
-
-        The masked entries start from draws of the initial distribution ``q_0``; then, for
-        ``n_rounds`` rounds, the learned ``T``-step dynamics run on the energy with the observed
-        entries held fixed (the energy sees them at their observed values, and they are reset
-        after every round). Observed entries are returned unchanged, bit for bit.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
-            The values at the masked entries are ignored (they may be NaN); the observed
-            entries must be finite.
-        mask : array-like of bool, broadcastable to the shape of ``X``, or None
-            ``True`` where the entry is missing and must be completed; ``None`` completes the
-            NaN entries of ``X``.
-        n_rounds : int, default=20
-            Rounds of the learned dynamics.
-        random_state : int, RandomState instance or None, default=None
-        return_steps : bool, default=False
-            Also return the state after every round (the start first).
-
-        Returns
-        -------
-        completed : ndarray of the shape of ``X``
-        steps : list of ndarray, only if ``return_steps``
-            ``n_rounds + 1`` arrays of the shape of ``X``.
-        """
-        check_is_fitted(self, "log_partition_")
-        if isinstance(n_rounds, bool) or not isinstance(n_rounds, Integral) or n_rounds < 1:
-            raise ValueError(f"n_rounds must be a positive int; got {n_rounds!r}.")
-        shape = np.shape(X)
-        if mask is None:
-            values = np.asarray(X)
-            mask = np.isnan(values) if values.dtype.kind == "f" else np.zeros(shape, bool)
-        try:
-            missing_full = np.broadcast_to(np.asarray(mask, dtype=bool), shape)
-        except ValueError as error:
-            raise ValueError(
-                f"mask of shape {np.shape(mask)} does not broadcast to X's shape {shape}."
-            ) from error
-        values = np.asarray(X)
-        if values.dtype.kind == "f" and np.isnan(values[~missing_full]).any():
-            raise ValueError(
-                "X contains NaN at observed entries (mask False); set mask True there to "
-                "complete them, or pass mask=None to complete every NaN entry."
-            )
-        # Missing entries may hold NaN; only the observed ones go through validation.
-        flat = self._validate_X(_fill_missing(X, missing_full), reset=False)
-        missing = missing_full.reshape(flat.shape)
-        generator = make_generator(random_state, self._device)
-        # The dynamics run in per-feature scaled coordinates, where each coordinate is one
-        # feature (whitening mixes features): the energy sees them whitened.
-        observed = torch.as_tensor(
-            (flat - self.mean_) / self.scale_, dtype=self._dtype, device=self._device
-        )
-        missing_t = torch.as_tensor(np.array(missing), device=self._device)
-        whitening = None
-        if getattr(self, "whitening_", None) is not None:
-            whitening = torch.as_tensor(self.whitening_, dtype=self._dtype, device=self._device)
-
-        def conditional_energy(u):
-            # The observed entries enter at their observed values, so the gradient with
-            # respect to them is zero and the dynamics only move the missing ones.
-            u = torch.where(missing_t, u, observed)
-            return self.energy_model_(u if whitening is None else u @ whitening)
-
-        self._set_training_mode(False)
-        with torch.no_grad():
-            start, _ = self._draw_initial(flat.shape[0], generator)
-            if whitening is not None:
-                start = torch.linalg.solve(whitening, start.to(self._dtype).T).T
-        state = torch.where(missing_t, start.to(observed.dtype), observed)
-        steps = [state]
-        for _ in range(int(n_rounds)):
-            moved = self._dynamics_pass(conditional_energy, state, generator)
-            state = torch.where(missing_t, moved, observed)
-            steps.append(state)
-
-        def to_input(u):
-            values = u.to(torch.float64).cpu().numpy() * self.scale_ + self.mean_
-            return np.where(missing, values, flat).reshape(shape)
-
-        completed = to_input(steps[-1])
-        if return_steps:
-            return completed, [to_input(u) for u in steps]
-        return completed

@@ -5,6 +5,11 @@ device, generators and standardization, the fitted modules, inference and sampli
 subclass interface. Its other jobs live in modules of their own, mixed in here: the training
 loop (``_training_loop``), ``log Z`` estimation (``_normalisation``), saving, loading and
 pickling (``_state_io``), and the validation and layout of ``X`` (``_inputs``).
+
+This module is long (about 700 lines) because the template's public methods (``fit``,
+``partial_fit``, ``energy``, ``score_samples``, ``score``, ``sample``) carry full numpydoc
+docstrings, and the resolution of the shared parameter objects (energy, ``log Z``) belongs to
+the template that every estimator runs.
 """
 
 import math
