@@ -27,7 +27,10 @@ from adesk import (
     ScoreMatchingEstimator,
 )
 from adesk.datasets import make_toy
+from adesk.energies import MLP
+from adesk.partition import Quadrature
 from adesk.plotting import plot_density
+from adesk.samplers import HMC
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
 
@@ -44,17 +47,17 @@ X_test = make_toy("moons", 5000, random_state=2)
 # 5 HMC transitions per iteration here rather than the 15 of ``benchmarks/README.md``, for the
 # same reason.
 common = dict(
-    hidden_layer_sizes=(128, 128, 128),
+    energy_model=MLP(hidden_layer_sizes=(128, 128, 128)),
     batch_size=128,
     learning_rate_init=2e-3,
     max_iter=40 if QUICK else 800,
-    partition_resolution=100 if QUICK else 300,
+    partition=Quadrature(resolution=100 if QUICK else 300),
     device="cpu",
     random_state=0,
 )
 estimators = {
     "ADE": ADEDensityEstimator(**common),
-    "CD-5": ContrastiveDivergenceEstimator(n_mcmc_steps=5, **common),
+    "CD-5": ContrastiveDivergenceEstimator(sampler=HMC(n_transitions=5), **common),
     "score matching": ScoreMatchingEstimator(method="exact", **common),
     "NCE": NoiseContrastiveEstimator(**common),
     "flow dual (NF)": FlowDualEstimator(**common),
@@ -67,7 +70,7 @@ estimators = {
 # exactly normalised held-out log-likelihood for all of them, whatever their objective
 # (score matching and NCE never compute ``Z`` while training). Sampling differs: ADE and the
 # flow dual estimator have a learned sampler, the others run HMC on the fitted energy
-# (``sampling_steps`` transitions).
+# (200 transitions; ``sample(n, n_transitions=k)`` sets another number).
 n_samples = 100 if QUICK else 500
 rows = {}
 for name, est in estimators.items():

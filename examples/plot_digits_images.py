@@ -27,6 +27,7 @@ import numpy as np
 from adesk import ADEDensityEstimator
 from adesk.datasets import load_digits_images
 from adesk.energies import ConvEnergy
+from adesk.partition import ImportanceSampling
 from adesk.plotting import plot_completion, plot_energy_histogram, plot_images
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
@@ -48,23 +49,25 @@ print(f"training images {X_train.shape}, inside (0, 1): {0 < X_train.min() < X_t
 # ``image_preset`` sets the paper's image configuration; any constructor parameter can be
 # overridden. Two overrides make it fit a gallery budget: a narrower convolutional energy
 # (``adesk.energies.ConvEnergy`` with 16-32-64 channels instead of 64-128-256, defined at
-# module level so that the estimator stays picklable) and 5 dynamics steps instead of 30.
-# ``log Z`` of a 64-dimensional energy needs a long annealing run that this example does not
-# use, so a cheap importance-sampling estimate ends the fit.
+# module level so that the estimator stays picklable) and 5 dynamics steps instead of 30
+# (``sampler__n_steps``: the preset's sampler is a :class:`~adesk.samplers.GHMC` object, and
+# ``set_params`` changes one of its fields and keeps the others). ``log Z`` of a 64-dimensional
+# energy needs a long annealing run that this example does not use, so a cheap
+# importance-sampling estimate ends the fit.
 def small_conv_energy(n_features):
     return ConvEnergy((1, 8, 8), channels=(16, 32, 64))
 
 
 est = ADEDensityEstimator.image_preset(
     energy_model=small_conv_energy,
-    n_steps=3 if QUICK else 5,
     max_iter=10 if QUICK else 250,
-    partition="importance",
-    partition_n_samples=200 if QUICK else 1000,
+    partition=ImportanceSampling(n_samples=200 if QUICK else 1000),
     device="cpu",
     random_state=0,
 )
-print({key: est.get_params()[key] for key in ("sampler", "initial", "n_steps", "batch_size")})
+est.set_params(sampler__n_steps=3 if QUICK else 5)
+params = est.get_params()
+print({key: params[key] for key in ("sampler", "initial", "sampler__n_steps", "batch_size")})
 start = time.perf_counter()
 est.fit(X_train)
 print(f"fitted {est.max_iter} iterations in {time.perf_counter() - start:.1f} s")
@@ -111,7 +114,7 @@ plt.show()
 mask = np.zeros((8, 8), dtype=bool)
 mask[4:] = True
 completed, steps = est.complete(
-    X_held_out[:8], mask, n_steps=3 if QUICK else 10, random_state=0, return_steps=True
+    X_held_out[:8], mask, n_rounds=3 if QUICK else 10, random_state=0, return_steps=True
 )
 assert np.array_equal(completed[:, :, :4], X_held_out[:8, :, :4])
 ax = plot_completion(steps, mask, title="completing the lower half")

@@ -27,7 +27,10 @@ from adesk import (
     ScoreMatchingEstimator,
 )
 from adesk.datasets import make_toy
+from adesk.energies import MLP
 from adesk.metrics import log_likelihood, log_likelihood_scorer
+from adesk.partition import Quadrature
+from adesk.samplers import HMC
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
 
@@ -41,11 +44,11 @@ X_test = make_toy("pinwheel", 5000, random_state=1)
 # candidate, so one search ranks four estimator families (and, for ADE, two sampler lengths).
 # All candidates share the network and budget, so the comparison is about the objective.
 common = dict(
-    hidden_layer_sizes=(64, 64),
+    energy_model=MLP(hidden_layer_sizes=(64, 64)),
     batch_size=128,
     learning_rate_init=2e-3,
     max_iter=20 if QUICK else 600,
-    partition_resolution=80 if QUICK else 200,
+    partition=Quadrature(resolution=80 if QUICK else 200),
     device="cpu",
     random_state=0,
 )
@@ -54,9 +57,9 @@ common = dict(
 pipeline = Pipeline([("scale", StandardScaler()), ("est", ADEDensityEstimator(**common))])
 param_grid = {
     "est": [
-        ADEDensityEstimator(n_steps=5, **common),
-        ADEDensityEstimator(n_steps=10, **common),
-        ContrastiveDivergenceEstimator(n_mcmc_steps=5, **common),
+        ADEDensityEstimator(sampler=HMC(n_steps=5), **common),
+        ADEDensityEstimator(sampler=HMC(n_steps=10), **common),
+        ContrastiveDivergenceEstimator(sampler=HMC(n_transitions=5), **common),
         ScoreMatchingEstimator(**common),
         NoiseContrastiveEstimator(**common),
     ]
@@ -78,8 +81,8 @@ def describe(est):
     """A short label for a candidate: its family and the parameter varied within it."""
     params = est.get_params()
     labels = {
-        "ADEDensityEstimator": f"ADE, n_steps={params.get('n_steps')}",
-        "ContrastiveDivergenceEstimator": f"CD, n_mcmc_steps={params.get('n_mcmc_steps')}",
+        "ADEDensityEstimator": f"ADE, n_steps={params.get('sampler__n_steps')}",
+        "ContrastiveDivergenceEstimator": f"CD-{params.get('sampler__n_transitions')}",
         "ScoreMatchingEstimator": f"score matching, {params.get('method')}",
         "NoiseContrastiveEstimator": "NCE",
     }

@@ -22,6 +22,8 @@ import numpy as np
 from adesk import ADEDensityEstimator, ContrastiveDivergenceEstimator, ScoreMatchingEstimator
 from adesk.energies import GaussianEnergy
 from adesk.metrics import parameter_rmse
+from adesk.partition import ImportanceSampling
+from adesk.samplers import HMC
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
 n_samples = 4000
@@ -61,8 +63,7 @@ common = dict(
     learning_rate_init=3e-2,
     ema_decay=0.99,
     max_iter=300 if QUICK else 1500,
-    partition="importance",
-    partition_n_samples=500,
+    partition=ImportanceSampling(n_samples=500),
     device="cpu",
     random_state=0,
 )
@@ -71,14 +72,13 @@ common = dict(
 def make_estimators():
     return {
         "ADE": ADEDensityEstimator(
-            sampler="hmc",
-            n_steps=3,
+            sampler=HMC(n_steps=3),
             initial="latent",
             gradient_penalty=0.0,
             sampler_learning_rate=1e-2,
             **common,
         ),
-        "CD-5": ContrastiveDivergenceEstimator(n_mcmc_steps=5, **common),
+        "CD-5": ContrastiveDivergenceEstimator(sampler=HMC(n_transitions=5), **common),
         "score matching": ScoreMatchingEstimator(method="exact", **common),
     }
 

@@ -24,6 +24,7 @@ from sklearn.neighbors import KernelDensity
 
 from adesk import ADEDensityEstimator
 from adesk.datasets import make_toy
+from adesk.partition import Quadrature
 from adesk.plotting import plot_convergence, plot_density, plot_samples
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
@@ -49,7 +50,7 @@ print(f"train {X_train.shape}, validation {X_val.shape}, test {X_test.shape}")
 # ``device="cpu"`` keeps the example reproducible on machines with a GPU.
 ade = ADEDensityEstimator(
     max_iter=150 if QUICK else 1000,
-    partition_resolution=100 if QUICK else 400,
+    partition=Quadrature(resolution=100 if QUICK else 400),
     device="cpu",
     random_state=0,
 )

@@ -22,6 +22,8 @@ from sklearn.mixture import GaussianMixture
 
 from adesk import ADEDensityEstimator
 from adesk.datasets import make_toy
+from adesk.energies import MLP
+from adesk.partition import Quadrature
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
 
@@ -47,11 +49,11 @@ X_test = make_toy("moons", 5000, random_state=2)
 samplers = ("hmc", "ghmc", "langevin", "deterministic_langevin")
 initials = ("data", "gaussian")
 common = dict(
-    hidden_layer_sizes=(64, 64),
+    energy_model=MLP(hidden_layer_sizes=(64, 64)),
     batch_size=128,
     learning_rate_init=2e-3,
     max_iter=30 if QUICK else 500,
-    partition_resolution=100 if QUICK else 300,
+    partition=Quadrature(resolution=100 if QUICK else 300),
     device="cpu",
     random_state=0,
 )

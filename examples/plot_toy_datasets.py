@@ -21,6 +21,8 @@ from sklearn.mixture import GaussianMixture
 
 from adesk import ADEDensityEstimator
 from adesk.datasets import DEGENERATE_DATASETS, TOY_DATASETS, make_toy
+from adesk.energies import MLP
+from adesk.partition import Quadrature
 from adesk.plotting import plot_density, plot_samples
 
 QUICK = os.environ.get("ADESK_GALLERY_QUICK") == "1"
@@ -38,11 +40,11 @@ names = ("moons", "pinwheel", "Ring", "Banana") if QUICK else TOY_DATASETS
 # not for the best likelihoods (``benchmarks/README.md`` has those). A 20-component
 # ``GaussianMixture`` is printed beside ADE as a familiar reference, not a tuned baseline.
 params = dict(
-    hidden_layer_sizes=(128, 128, 128),
+    energy_model=MLP(hidden_layer_sizes=(128, 128, 128)),
     batch_size=64,
     learning_rate_init=4e-3,
     max_iter=40 if QUICK else 300,
-    partition_resolution=100 if QUICK else 300,
+    partition=Quadrature(resolution=100 if QUICK else 300),
     device="cpu",
     random_state=0,
 )

@@ -32,7 +32,7 @@ from ._ade_extras import ADEExtrasMixin, _fill_missing  # noqa: F401
 from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator
 from ._docs import fill_shared_docs
 
-#: Acceptance rate that ``step_size_adaptation="acceptance"`` steers towards: the usual target
+#: Acceptance rate that ``adaptation="acceptance"`` steers towards: the usual target
 #: of HMC (Neal 2011; Beskos et al. 2013 derive 0.651) and of MALA (0.574, Roberts & Rosenthal).
 TARGET_ACCEPTANCE = {"hmc": 0.65, "langevin": 0.574, "ghmc": 0.65}
 #: Extra passes of the dynamics that ``sample`` runs when it draws more points than there are
@@ -222,7 +222,7 @@ default="hmc"
         Factor on every learning rate (1.0, halved by each rollback).
     n_divergences_ : int
         Proposals with a non-finite Hamiltonian during training; the Metropolis test rejects
-        them (always 0 when ``metropolis=False``).
+        them (always 0 without a Metropolis test).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has feature names.
@@ -231,7 +231,7 @@ default="hmc"
     -----
     ``sample`` starts chains from the replay buffer when there is one (the persistent chain
     states are part of the fitted model), otherwise from ``q_0``, and runs the learned leapfrog
-    steps (with the Metropolis test when ``metropolis=True``). When it draws more points than
+    steps (with the sampler's Metropolis test, if it runs one). When it draws more points than
     there are persistent chains (``batch_size`` by default), several draws share a chain, and
     10 more passes of the dynamics with fresh momenta move the copies apart (about ten times
     the cost per draw). With ``initial="data"`` the
@@ -365,9 +365,10 @@ default="hmc"
 
     def _lag_advice(self):
         return (
-            "Give the sampler more transitions per iteration (n_mcmc_steps, n_steps), lower "
-            "learning_rate_init, and keep replay_buffer_size=None (one chain per minibatch "
-            "row) and reinit_scale=None (no broad restarts)."
+            "Give the sampler more transitions per iteration (sampler__n_transitions, "
+            "sampler__n_steps), lower learning_rate_init, and keep "
+            "initial__replay_buffer_size=None (one chain per minibatch row) and "
+            "initial__reinit_scale=None (no broad restarts)."
         )
 
     def _n_persistent_chains(self):
@@ -651,8 +652,8 @@ default="hmc"
         )
 
     def _refine_negatives(self, state):
-        """``n_mcmc_steps`` Metropolis-corrected HMC transitions of the current energy from the
-        sampler's output ``state``, with a fresh momentum each and no graph: the energy's
+        """``sampler__n_transitions`` Metropolis-corrected HMC transitions of the current energy
+        from the sampler's output ``state``, with a fresh momentum each and no graph: the energy's
         negatives, closer to the model than the sampler's output (and, with a replay buffer,
         the chains' next state). The energy and gradient at the start come from the
         embedding's last step, so each transition costs ``n_steps`` gradients.

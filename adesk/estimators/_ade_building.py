@@ -129,7 +129,7 @@ class ADEBuildingMixin:
         return "scalar" if self._step_size_adaptation() == "acceptance" else "per_step_dimension"
 
     def _n_mcmc_steps(self):
-        """``n_mcmc_steps``, where ``"auto"`` is 1 with the truncated gradient and 0 with
+        """``sampler.n_transitions``, where ``"auto"`` is 1 with the truncated gradient and 0 with
         BPTT (whose gradient runs through the sampler's own trajectory)."""
         if self._hp.n_mcmc_steps == "auto":
             return 0 if self.gradient == "bptt" else 1
@@ -180,9 +180,9 @@ class ADEBuildingMixin:
                 self._hp.ghmc_momentum_map == "gradient" or self._hp.ghmc_position_map == "identity"
             ):
                 raise ValueError(
-                    "ghmc_momentum_map='gradient' and ghmc_position_map='identity' need "
-                    f"latent_dim equal to the number of features ({n_features}); got "
-                    f"latent_dim={latent_dim}."
+                    "sampler__momentum_map='gradient' and sampler__position_map='identity' "
+                    f"need latent_dim equal to the number of features ({n_features}); got "
+                    f"sampler__latent_dim={latent_dim}."
                 )
             return GeneralizedHMCEmbedding(
                 n_features,

@@ -18,7 +18,7 @@ from ._docs import fill_shared_docs
 # (Neal 2011, Beskos et al. 2013) and 0.574 for MALA (Roberts & Rosenthal 1998).
 _TARGET_ACCEPTANCE = {"hmc": 0.65, "langevin": 0.574}
 # Gain of the multiplicative update log(step) += gain * (acceptance - target), applied once per
-# training iteration. The acceptance is averaged over batch_size chains and n_mcmc_steps
+# training iteration. The acceptance is averaged over batch_size chains and n_transitions
 # transitions, so it is nearly noiseless and a small gain is enough to track the energy as it
 # changes, while the step size cannot jump by more than exp(0.1) in one iteration.
 _ADAPTATION_GAIN = 0.1

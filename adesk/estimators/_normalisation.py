@@ -89,9 +89,10 @@ class LogPartitionMixin:
         ----------
         method : {"ais", "importance", "quadrature", "auto"}, default="ais"
         n_samples : int or None, default=None
-            Importance draws or AIS chains; ``None`` uses ``partition_n_samples`` or its default.
+            Importance draws or AIS chains; ``None`` uses the ``partition`` object's ``n_samples``
+            or its default.
         n_temperatures : int or None, default=None
-            AIS annealing steps; ``None`` uses ``partition_n_temperatures``.
+            AIS annealing steps; ``None`` uses the ``partition`` object's ``n_temperatures``.
         bidirectional : bool, default=False
             AIS only: also anneal back from the end points (``log_partition_reverse``).
         random_state : int, RandomState instance or None, default=0
@@ -242,6 +243,11 @@ class LogPartitionMixin:
         returning ``-E(z) - log q(z)`` (standardized) for ``n_samples`` draws of the sampler.
         """
         return False
+
+    def _sampler_log_weights(self, n_samples, generator):
+        """``-E(z) - log q(z)`` (standardized) for ``n_samples`` draws of the estimator's own
+        sampler; defined by the estimators whose :meth:`_has_tractable_sampler` is True."""
+        raise NotImplementedError(f"{type(self).__name__} has no sampler with a tractable density.")
 
     def _raw_energy_tensor(self, x):
         shift = torch.as_tensor(self.mean_, dtype=x.dtype, device=x.device)

@@ -169,7 +169,10 @@ class TrainingLoopMixin:
 
     def _lag_advice(self):
         """What to change when the negatives lag the model (see :class:`SamplerLagWarning`)."""
-        return "Run more sampler transitions per iteration or lower learning_rate_init."
+        return (
+            "Run more sampler transitions per iteration (sampler__n_transitions) or lower "
+            "learning_rate_init."
+        )
 
     def _check_convergence(self):
         """``tol=None`` means "run ``max_iter`` iterations with the schedule": there is no

@@ -25,8 +25,12 @@ class Callback:
     ...         if iteration >= self.budget:
     ...             estimator.stop_training()
     >>> log = LossLog(budget=3)
-    >>> est = ADEDensityEstimator(max_iter=10, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu",
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=10, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu",
     ...                           callbacks=[log]).fit(make_moons(100, random_state=0))
     >>> len(log.losses), log.losses == est.history_["loss_energy"]
     (3, True)
@@ -63,8 +67,12 @@ class SampleRecorder(Callback):
     >>> from adesk.datasets import make_moons
     >>> from adesk.training import SampleRecorder
     >>> recorder = SampleRecorder(every=2, n_samples=5)
-    >>> est = ADEDensityEstimator(max_iter=4, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu",
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=4, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu",
     ...                           callbacks=[recorder]).fit(make_moons(100, random_state=0))
     >>> [(iteration, samples.shape) for iteration, samples in recorder.snapshots]
     [(2, (5, 2)), (4, (5, 2))]
