@@ -18,6 +18,10 @@ from sklearn.preprocessing import StandardScaler
 
 from adesk import ADEDensityEstimator
 from adesk.datasets import make_toy
+from adesk.energies import MLP
+from adesk.initial import Empirical, Flow
+from adesk.partition import AutoPartition
+from adesk.samplers import GHMC, HMC, DeterministicLangevin, Langevin
 from adesk.training import SampleRecorder, TrainingDivergedError
 
 from ._configs import fast_ade
@@ -107,7 +111,10 @@ def test_random_state_instance_accepted(moons):
     assert np.isfinite(est.score(moons))
 
 
-@pytest.mark.parametrize("initial", ["data", "gaussian"])
+@pytest.mark.parametrize(
+    "initial",
+    [pytest.param(Empirical(max_points=50, replay_buffer_size=64), id="data"), "gaussian"],
+)
 @pytest.mark.parametrize("gradient", ["bptt", "truncated"])
 def test_initial_and_gradient_options_train(moons, initial, gradient):
     est = fast_ade(initial=initial, gradient=gradient, sampler_updates=2).fit(moons)
@@ -118,13 +125,15 @@ def test_initial_and_gradient_options_train(moons, initial, gradient):
 def test_step_size_adaptation_modes(moons):
     """ "learned" moves each step size by its own gradient, "fixed" keeps them, and
     "acceptance" moves them all by one factor: down from a step that is far too large."""
-    learned = fast_ade(max_iter=20, learning_rate_init=1e-2, step_size_adaptation="learned").fit(
-        moons
-    )
+    learned = fast_ade(
+        max_iter=20, learning_rate_init=1e-2, sampler=HMC(n_steps=2, adaptation="learned")
+    ).fit(moons)
     assert not np.allclose(learned.step_size_, 0.1)
-    frozen = fast_ade(max_iter=20, step_size_adaptation="fixed").fit(moons)
+    frozen = fast_ade(max_iter=20, sampler=HMC(n_steps=2, adaptation="fixed")).fit(moons)
     np.testing.assert_allclose(frozen.step_size_, 0.1, rtol=1e-6)
-    adapted = fast_ade(max_iter=20, step_size=3.0, step_size_adaptation="acceptance").fit(moons)
+    adapted = fast_ade(
+        max_iter=20, sampler=HMC(n_steps=2, step_size=3.0, adaptation="acceptance")
+    ).fit(moons)
     assert np.all(adapted.step_size_ < 3.0)
     np.testing.assert_allclose(adapted.step_size_, adapted.step_size_.flat[0], rtol=1e-5)
     assert not any(p.requires_grad for p in adapted.sampler_.parameters())
@@ -134,21 +143,22 @@ def test_step_size_adaptation_modes(moons):
 def test_auto_adaptation_learns_only_without_metropolis(moons):
     hmc = fast_ade(max_iter=2).fit(moons)
     assert hmc._step_size_adaptation() == "acceptance"
-    ghmc = fast_ade(max_iter=2, sampler="ghmc").fit(moons)
+    ghmc = fast_ade(max_iter=2, sampler=GHMC(n_steps=2)).fit(moons)
     assert ghmc._step_size_adaptation() == "learned"
     assert ghmc.sampler_.log_step_size.requires_grad
 
 
 def test_importance_partition_agrees_with_quadrature(moons):
     """Two independent normalisers of the same fitted energy agree within their errors."""
-    est = fast_ade(max_iter=30, partition_resolution=400).fit(moons)
+    partition = AutoPartition(resolution=400, n_samples=64, n_temperatures=10)
+    est = fast_ade(max_iter=30, partition=partition).fit(moons)
+    assert est.partition_method_ == "quadrature"
     quadrature = est.log_partition_
-    est.set_params(partition="importance", partition_n_samples=20000)
-    est._estimate_log_partition(moons)
-    assert est.partition_method_ == "importance"
-    tolerance = 4 * est.log_partition_std_ + 5e-3
-    assert abs(est.log_partition_ - quadrature) < tolerance
-    assert est.partition_info_["effective_sample_size"] > 100
+    estimate = est.estimate_log_partition(method="importance", n_samples=20000)
+    assert estimate["method"] == "importance"
+    tolerance = 4 * estimate["log_partition_std"] + 5e-3
+    assert abs(estimate["log_partition"] - quadrature) < tolerance
+    assert estimate["effective_sample_size"] > 100
 
 
 def test_higher_dimension_auto_follows_the_ess_rule():
@@ -173,8 +183,8 @@ def test_one_feature_quadrature():
 
 
 def test_grid_search_and_pipeline(moons):
-    search = GridSearchCV(fast_ade(), {"n_steps": [1, 3]}, cv=3).fit(moons)
-    assert search.best_params_["n_steps"] in (1, 3)
+    search = GridSearchCV(fast_ade(), {"sampler__n_steps": [1, 3]}, cv=3).fit(moons)
+    assert search.best_params_["sampler__n_steps"] in (1, 3)
     assert np.isfinite(search.best_score_)
     pipe = make_pipeline(StandardScaler(), fast_ade()).fit(moons)
     assert np.isfinite(pipe.score(moons))
@@ -182,11 +192,12 @@ def test_grid_search_and_pipeline(moons):
 
 
 def test_clone_and_params():
-    est = fast_ade(n_steps=4)
+    est = fast_ade(sampler=HMC(n_steps=4))
     copy = clone(est)
     assert copy.get_params() == est.get_params()
-    copy.set_params(n_steps=6)
-    assert copy.n_steps == 6 and est.n_steps == 4
+    assert copy.get_params()["sampler__n_steps"] == 4
+    copy.set_params(sampler__n_steps=6)
+    assert copy.sampler.n_steps == 6 and est.sampler.n_steps == 4
 
 
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
@@ -251,7 +262,11 @@ def test_callbacks_record_samples(moons):
 
 
 def test_divergence_raises_clear_error(moons):
-    est = fast_ade(learning_rate_init=1e12, max_iter=50, gradient_clip=None, momentum_clip=None)
+    est = fast_ade(
+        learning_rate_init=1e12,
+        max_iter=50,
+        sampler=HMC(n_steps=2, gradient_clip=None, momentum_clip=None),
+    )
     with pytest.raises(TrainingDivergedError, match="diverged at iteration"):
         est.fit(moons * 1e6)
 
@@ -268,48 +283,57 @@ def test_convergence_warning_when_tol_not_met(moons):
     assert fast_ade(early_stopping=False).fit(moons).converged_ is False
 
 
+INVALID_PARAMS = [
+    ({"sampler": HMC(n_steps=0)}, "sampler__n_steps", 0),
+    ({"sampler": "nuts"}, "sampler", "nuts"),
+    ({"initial": "flow2"}, "initial", "flow2"),
+    ({"sampler": HMC(step_size=-1.0)}, "sampler__step_size", -1.0),
+    ({"gradient": "reinforce"}, "gradient", "reinforce"),
+    ({"sampler": HMC(step_size_shape="diag")}, "sampler__step_size_shape", "diag"),
+    ({"sampler": HMC(momentum_penalty=0)}, "sampler__momentum_penalty", 0),
+    ({"batch_size": 0}, "batch_size", 0),
+    ({"learning_rate_init": 0.0}, "learning_rate_init", 0.0),
+    ({"dtype": "float16"}, "dtype", "float16"),
+    ({"energy_model": MLP(activation="swish")}, "energy_model__activation", "swish"),
+    ({"partition": "exact"}, "partition", "exact"),
+    ({"initial": Empirical(reinit_probability=1.5)}, "initial__reinit_probability", 1.5),
+    ({"energy_model": MLP((0, 3))}, "energy_model__hidden_layer_sizes", (0, 3)),
+    ({"energy_model": MLP(())}, "energy_model__hidden_layer_sizes", ()),
+    ({"device": "tpu9"}, "device", "tpu9"),
+    ({"sampler": GHMC(latent_dim=0)}, "sampler__latent_dim", 0),
+    (
+        {"sampler": GHMC(latent_dim=1, position_map="identity")},
+        "sampler__latent_dim",
+        1,
+    ),
+    ({"sampler": GHMC(scale="exp")}, "sampler__scale", "exp"),
+    ({"sampler": GHMC(momentum_map="id")}, "sampler__momentum_map", "id"),
+    ({"sampler": GHMC(position_map="grad")}, "sampler__position_map", "grad"),
+    ({"sampler": DeterministicLangevin(logdet="lanczos")}, "sampler__logdet", "lanczos"),
+    ({"sampler": DeterministicLangevin(logdet_terms=0)}, "sampler__logdet_terms", 0),
+    ({"sampler": DeterministicLangevin(logdet_probes=0)}, "sampler__logdet_probes", 0),
+    ({"initial": Flow(layer="maf")}, "initial__layer", "maf"),
+    ({"initial": Flow(n_layers=0)}, "initial__n_layers", 0),
+    (
+        {"initial": Flow(layer="realnvp", hidden_layer_sizes=(0,))},
+        "initial__hidden_layer_sizes",
+        (0,),
+    ),
+    ({"sampler": GHMC(hidden_layer_sizes=(-2,))}, "sampler__hidden_layer_sizes", (-2,)),
+    ({"sampler": HMC(metropolis="yes")}, "sampler__metropolis", "yes"),
+]
+
+
 @pytest.mark.parametrize(
-    "params, message",
-    [
-        ({"n_steps": 0}, "n_steps"),
-        ({"sampler": "nuts"}, "sampler"),
-        ({"initial": "flow2"}, "initial"),
-        ({"step_size": -1.0}, "step_size"),
-        ({"gradient": "reinforce"}, "gradient"),
-        ({"step_size_shape": "diag"}, "step_size_shape"),
-        ({"momentum_penalty": 0}, "momentum_penalty"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"learning_rate_init": 0.0}, "learning_rate_init"),
-        ({"dtype": "float16"}, "dtype"),
-        ({"activation": "swish"}, "activation"),
-        ({"partition": "exact"}, "partition"),
-        ({"reinit_probability": 1.5}, "reinit_probability"),
-        ({"hidden_layer_sizes": (0, 3)}, "hidden_layer_sizes"),
-        ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
-        ({"device": "tpu9"}, "device"),
-        ({"latent_dim": 0, "sampler": "ghmc"}, "latent_dim"),
-        ({"latent_dim": 1, "sampler": "hmc"}, "latent_dim"),
-        ({"sampler": "ghmc", "latent_dim": 1, "ghmc_position_map": "identity"}, "latent_dim"),
-        ({"ghmc_scale": "exp"}, "ghmc_scale"),
-        ({"ghmc_momentum_map": "id"}, "ghmc_momentum_map"),
-        ({"ghmc_position_map": "grad"}, "ghmc_position_map"),
-        ({"logdet": "lanczos"}, "logdet"),
-        ({"logdet_terms": 0}, "logdet_terms"),
-        ({"logdet_probes": 0}, "logdet_probes"),
-        ({"flow": "maf"}, "flow"),
-        ({"n_flow_layers": 0}, "n_flow_layers"),
-        ({"initial_hidden_layer_sizes": (0,)}, "initial_hidden_layer_sizes"),
-        ({"sampler_hidden_layer_sizes": (-2,)}, "sampler_hidden_layer_sizes"),
-        ({"metropolis": "yes"}, "metropolis"),
-        ({"metropolis": True, "sampler": "deterministic_langevin"}, "metropolis"),
-    ],
+    "params, name, given",
+    INVALID_PARAMS,
+    ids=[f"{name}={given!r}" for _, name, given in INVALID_PARAMS],
 )
-def test_parameter_validation_messages(moons, params, message):
-    with pytest.raises(ValueError, match=message) as info:
+def test_parameter_validation_messages(moons, params, name, given):
+    with pytest.raises(ValueError, match=name) as info:
         fast_ade(**params).fit(moons)
     text = str(info.value)
     # The message also says what was given.
-    given = params[message]
     assert repr(given) in text or str(given) in text, text
 
 
@@ -367,7 +391,7 @@ def test_ema_decay_returns_averaged_weights(moons):
 
 
 def test_sampler_updates_with_frozen_sampler(moons):
-    est = fast_ade(step_size_adaptation="fixed", sampler_updates=3).fit(moons)
+    est = fast_ade(sampler=HMC(n_steps=2, adaptation="fixed"), sampler_updates=3).fit(moons)
     np.testing.assert_allclose(est.step_size_, 0.1, rtol=1e-6)
 
 
@@ -386,7 +410,7 @@ def test_early_stopping_keeps_best_validation_model(moons):
         n_iter_no_change=3,
         learning_rate_schedule="constant",
         learning_rate_init=0.05,
-        partition_resolution=64,
+        partition=AutoPartition(resolution=64, n_samples=64, n_temperatures=10),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -408,8 +432,15 @@ def test_early_stopping_validation_fraction_error():
 
 def test_grid_search_over_samplers_and_initials(moons):
     """The issue's promise: samplers and initial distributions are ordinary grid parameters."""
-    grid = {"sampler": ["hmc", "ghmc", "langevin"], "initial": ["data", "gaussian", "flow"]}
-    search = GridSearchCV(fast_ade(n_flow_layers=2), grid, cv=2).fit(moons)
+    grid = {
+        "sampler": [HMC(n_steps=2), GHMC(n_steps=2), Langevin(n_steps=2)],
+        "initial": [
+            Empirical(max_points=50, replay_buffer_size=64),
+            "gaussian",
+            Flow(n_layers=2),
+        ],
+    }
+    search = GridSearchCV(fast_ade(), grid, cv=2).fit(moons)
     scores = search.cv_results_["mean_test_score"]
     assert len(scores) == 9 and np.all(np.isfinite(scores))
     assert search.best_params_["sampler"] in grid["sampler"]
@@ -418,11 +449,11 @@ def test_grid_search_over_samplers_and_initials(moons):
 @pytest.mark.parametrize(
     "params, module",
     [
-        ({"sampler": "hmc"}, "HMCEmbedding"),
-        ({"sampler": "ghmc", "latent_dim": 1}, "GeneralizedHMCEmbedding"),
-        ({"sampler": "langevin"}, "LangevinEmbedding"),
-        ({"sampler": "deterministic_langevin"}, "DeterministicLangevinEmbedding"),
-        ({"initial": "flow", "flow": "realnvp"}, "FlowInitial"),
+        ({"sampler": HMC(n_steps=2)}, "HMCEmbedding"),
+        ({"sampler": GHMC(n_steps=2, latent_dim=1)}, "GeneralizedHMCEmbedding"),
+        ({"sampler": Langevin(n_steps=2)}, "LangevinEmbedding"),
+        ({"sampler": DeterministicLangevin(n_steps=2)}, "DeterministicLangevinEmbedding"),
+        ({"initial": Flow(layer="realnvp")}, "FlowInitial"),
         ({"initial": "latent"}, "LatentInitial"),
     ],
 )
@@ -431,13 +462,17 @@ def test_constructor_selects_modules(moons, params, module):
     names = {type(est.sampler_).__name__, type(est.initial_).__name__}
     assert module in names
     assert np.isfinite(est.score(moons))
-    if params.get("latent_dim") == 1:
+    if isinstance(params.get("sampler"), GHMC):
         assert est.sampler_.momentum_dim == 1
 
 
-@pytest.mark.parametrize("sampler, expected", [("hmc", True), ("langevin", True), ("ghmc", False)])
+@pytest.mark.parametrize(
+    "sampler, expected",
+    [(HMC, True), (Langevin, True), (GHMC, False)],
+    ids=["hmc", "langevin", "ghmc"],
+)
 def test_metropolis_auto(moons, sampler, expected):
-    est = fast_ade(sampler=sampler).fit(moons)
+    est = fast_ade(sampler=sampler(n_steps=2)).fit(moons)
     assert est.sampler_.metropolis is expected
     rates = est.history_["acceptance_rate"]
     assert all(0.0 <= r <= 1.0 for r in rates)
@@ -447,19 +482,22 @@ def test_metropolis_auto(moons, sampler, expected):
 
 def test_sampler_parameters_are_learned(moons):
     """The GHMC functions and the Langevin noise scales move under the sampler objective."""
-    ghmc = fast_ade(sampler="ghmc", initial="gaussian", max_iter=10, learning_rate_init=1e-2)
+    ghmc = fast_ade(
+        sampler=GHMC(n_steps=2), initial="gaussian", max_iter=10, learning_rate_init=1e-2
+    )
     ghmc.fit(moons)
     last = ghmc.sampler_.functions.momentum_scale_net[-1].weight
     assert last.abs().sum() > 0  # started at zero
-    langevin = fast_ade(sampler="langevin", max_iter=10, learning_rate_init=1e-2).fit(moons)
+    langevin = fast_ade(sampler=Langevin(n_steps=2), max_iter=10, learning_rate_init=1e-2)
+    langevin.fit(moons)
     start = 0.5 * np.log(0.1)
     assert not np.allclose(langevin.sampler_.log_noise_std.detach().numpy(), start)
 
 
 def test_sample_mcmc_refinement(fitted):
     plain = fitted.sample(50, random_state=0)
-    refined = fitted.sample(50, random_state=0, n_mcmc_steps=4)
-    again = fitted.sample(50, random_state=0, n_mcmc_steps=4)
+    refined = fitted.sample(50, random_state=0, n_transitions=4)
+    again = fitted.sample(50, random_state=0, n_transitions=4)
     assert refined.shape == plain.shape and np.all(np.isfinite(refined))
     np.testing.assert_array_equal(refined, again)
     assert not np.allclose(refined, plain)
@@ -468,13 +506,13 @@ def test_sample_mcmc_refinement(fitted):
 def test_mcmc_refinement_targets_the_fitted_energy():
     """Refinement of a fitted quadratic energy: samples keep its moments after many steps."""
     X = np.random.RandomState(0).normal(size=(2000, 2)) * [1.0, 0.5] + [1.0, -2.0]
-    est = fast_ade(max_iter=5, hidden_layer_sizes=(4,)).fit(X)
+    est = fast_ade(max_iter=5, energy_model=MLP((4,))).fit(X)
     torch.manual_seed(0)
     with torch.no_grad():  # replace the network by zero: the energy is the base measure only
         for p in est.energy_model_.parameters():
             p.zero_()
-    precision = est.base_precision
-    samples = est.sample(4000, random_state=0, n_mcmc_steps=40)
+    precision = est.energy_model.base_precision
+    samples = est.sample(4000, random_state=0, n_transitions=40)
     z = (samples - est.mean_) / est.scale_
     n = len(z)
     std = 1 / np.sqrt(precision)
@@ -483,9 +521,9 @@ def test_mcmc_refinement_targets_the_fitted_energy():
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
-def test_sample_rejects_bad_mcmc_steps(fitted, bad):
-    with pytest.raises(ValueError, match="n_mcmc_steps"):
-        fitted.sample(3, n_mcmc_steps=bad)
+def test_sample_rejects_bad_transitions(fitted, bad):
+    with pytest.raises(ValueError, match="n_transitions"):
+        fitted.sample(3, n_transitions=bad)
 
 
 def test_truncated_training_with_frozen_energy_matches_the_plain_graph(moons, monkeypatch):
@@ -512,12 +550,18 @@ def test_empirical_initial_draw_without_density_is_the_same_draw(fitted):
     assert without[2] is None
 
 
-@pytest.mark.parametrize("sampler", ["hmc", "ghmc", "langevin", "deterministic_langevin"])
+@pytest.mark.parametrize(
+    "sampler",
+    [HMC, GHMC, Langevin, DeterministicLangevin],
+    ids=["hmc", "ghmc", "langevin", "deterministic_langevin"],
+)
 @pytest.mark.parametrize("gradient", ["bptt", "truncated"])
 def test_gradient_checkpointing_trains_identically(moons, sampler, gradient):
-    settings = dict(sampler=sampler, gradient=gradient, initial="gaussian", max_iter=4, n_steps=3)
-    plain = fast_ade(**settings).fit(moons)
-    checkpointed = fast_ade(gradient_checkpointing=True, **settings).fit(moons)
+    settings = dict(gradient=gradient, initial="gaussian", max_iter=4)
+    plain = fast_ade(sampler=sampler(n_steps=3), **settings).fit(moons)
+    checkpointed = fast_ade(
+        sampler=sampler(n_steps=3, gradient_checkpointing=True), **settings
+    ).fit(moons)
     for name in plain.history_:
         np.testing.assert_allclose(
             checkpointed.history_[name], plain.history_[name], rtol=1e-5, atol=1e-7
@@ -546,7 +590,11 @@ def test_auto_learning_rate_shrinks_with_dimension_and_small_data():
 def test_sample_more_draws_than_chains_gives_distinct_points(moons):
     """Draws that share a persistent chain are moved apart: without the extra passes, copies
     whose Metropolis test rejects stay identical."""
-    est = fast_ade(max_iter=5, replay_buffer_size=16, step_size=3.0).fit(moons)
+    est = fast_ade(
+        max_iter=5,
+        initial=Empirical(max_points=50, replay_buffer_size=16),
+        sampler=HMC(n_steps=2, step_size=3.0),
+    ).fit(moons)
     draws = est.sample(400, random_state=0)
     assert len(np.unique(draws.round(8), axis=0)) == 400
 
@@ -558,7 +606,11 @@ def test_decorrelation_passes_reuse_the_end_gradient(moons):
     from adesk.estimators._ade import DECORRELATION_PASSES
     from adesk.training import EnergyEvaluationCounter
 
-    est = fast_ade(max_iter=5, replay_buffer_size=16, n_steps=3).fit(moons)
+    est = fast_ade(
+        max_iter=5,
+        initial=Empirical(max_points=50, replay_buffer_size=16),
+        sampler=HMC(n_steps=3),
+    ).fit(moons)
     counter = EnergyEvaluationCounter(est.energy_model_, 400)
     est.sample(400, random_state=0)
     counter.remove()

@@ -9,6 +9,8 @@ import torch
 from scipy.stats import multivariate_normal
 
 from adesk import ADEDensityEstimator
+from adesk.partition import AutoPartition
+from adesk.samplers import HMC
 from adesk.training import SamplerLagWarning, lagging_stretch
 
 from ._configs import fast_ade
@@ -62,7 +64,7 @@ def _fit_quadratic(X, **params):
         energy_model=QuadraticEnergy,
         max_iter=1000,
         learning_rate_init=1e-2,
-        partition_resolution=600,
+        partition=AutoPartition(resolution=600),
         random_state=0,
         device="cpu",
         **params,
@@ -122,14 +124,12 @@ def test_starved_sampler_raises_the_lag_alarm(thin_gaussian):
     X_train, _, _ = thin_gaussian
     est = fast_ade(
         max_iter=300,
-        n_steps=1,
-        step_size=1e-4,
-        step_size_adaptation="fixed",
+        sampler=HMC(n_steps=1, step_size=1e-4, adaptation="fixed"),
         learning_rate_init=1e-2,
     )
     with pytest.warns(SamplerLagWarning, match="negatives lagged the model") as record:
         est.fit(X_train)
-    assert "n_mcmc_steps" in str(record[0].message)
+    assert "sampler__n_transitions" in str(record[0].message)
     gaps = np.asarray(est.history_["energy_gap"])
     assert np.abs(gaps[-50:]).mean() > 1.0
 
@@ -140,12 +140,13 @@ def test_fit_records_its_cost(thin_gaussian):
     each extra MCMC transition adds ``n_steps`` more (it starts from the embedding's last
     gradient)."""
     X_train, _, _ = thin_gaussian
-    est = fast_ade(max_iter=10, n_mcmc_steps=0).fit(X_train)
-    per_iteration = est.n_steps + 3
+    est = fast_ade(max_iter=10, sampler=HMC(n_steps=2, n_transitions=0)).fit(X_train)
+    n_steps = est.sampler.n_steps
+    per_iteration = n_steps + 3
     assert est.n_energy_evaluations_ == pytest.approx(10 * per_iteration)
     assert est.fit_time_ > 0
-    refined = fast_ade(max_iter=10, n_mcmc_steps=2).fit(X_train)
-    assert refined.n_energy_evaluations_ == pytest.approx(10 * (per_iteration + 2 * est.n_steps))
+    refined = fast_ade(max_iter=10, sampler=HMC(n_steps=2, n_transitions=2)).fit(X_train)
+    assert refined.n_energy_evaluations_ == pytest.approx(10 * (per_iteration + 2 * n_steps))
     # warm_start continues the count.
     est.set_params(warm_start=True, max_iter=5).fit(X_train)
     assert est.n_energy_evaluations_ == pytest.approx(15 * per_iteration)

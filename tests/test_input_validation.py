@@ -23,20 +23,27 @@ from adesk import (
     NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
 )
+from adesk.partition import AutoPartition
+from adesk.samplers import HMC
 
 from ._configs import fast
 
 # The shared fast settings (tests/_configs.py) with fewer iterations: only the input handling
 # is under test, not the quality of the fit.
-FEW = dict(max_iter=5, partition_n_temperatures=5)
+FEW = dict(max_iter=5, partition=AutoPartition(resolution=16, n_samples=64, n_temperatures=5))
 FACTORIES = {
     "ADE": lambda: fast(ADEDensityEstimator, **FEW),
-    "CD": lambda: fast(ContrastiveDivergenceEstimator, n_mcmc_steps=2, **FEW),
+    "CD": lambda: fast(
+        ContrastiveDivergenceEstimator, sampler=HMC(n_steps=2, n_transitions=2), **FEW
+    ),
     "SM": lambda: fast(ScoreMatchingEstimator, **FEW),
     "NCE": lambda: fast(NoiseContrastiveEstimator, **FEW),
     "FlowDual": lambda: fast(FlowDualEstimator, **FEW),
 }
 NAMES = list(FACTORIES)
+# sample's MCMC transitions: a few for the estimators that sample by MCMC alone (their default
+# is 200), none (the default) for those with a sampler of their own.
+SAMPLE_TRANSITIONS = {"ADE": None, "CD": 4, "SM": 4, "NCE": 4, "FlowDual": None}
 
 X_TRAIN = make_moons(120, noise=0.1, random_state=0)[0]
 # Inputs of the fitted methods: a few training rows (values well inside the data's range).
@@ -150,7 +157,7 @@ METHODS = {
     "score_samples": lambda est, X: est.score_samples(X),
     "score": lambda est, X: est.score(X),
     "partial_fit": lambda est, X: copy.deepcopy(est).partial_fit(X),
-    "complete": lambda est, X: est.complete(X, _mask_for(X), n_steps=2, random_state=0),
+    "complete": lambda est, X: est.complete(X, _mask_for(X), n_rounds=2, random_state=0),
 }
 
 
@@ -223,9 +230,31 @@ def test_sample_rejects_bad_n_samples(fitted, name, n_samples):
 @pytest.mark.parametrize("n_samples", [1, 3, np.int64(3), np.int32(2)])
 @pytest.mark.parametrize("name", NAMES)
 def test_sample_accepts_integer_n_samples(fitted, name, n_samples):
-    samples = fitted(name).sample(n_samples, random_state=0)
+    samples = fitted(name).sample(n_samples, random_state=0, n_transitions=SAMPLE_TRANSITIONS[name])
     assert samples.shape == (int(n_samples), 2)
     assert samples.dtype == np.float64
+    assert np.all(np.isfinite(samples))
+
+
+@pytest.mark.parametrize("n_transitions", [-1, 1.5, True, "2", np.float64(2.0)])
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_rejects_bad_n_transitions(fitted, name, n_transitions):
+    with pytest.raises(ValueError, match="n_transitions"):
+        fitted(name).sample(3, random_state=0, n_transitions=n_transitions)
+
+
+@pytest.mark.parametrize("n_transitions", [0, 2, np.int64(2)])
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_accepts_integer_n_transitions(fitted, name, n_transitions):
+    est = fitted(name)
+    if n_transitions == 0 and est._draws_by_mcmc:
+        # CD, NCE and SM draw by MCMC from the data's Gaussian: zero transitions would return
+        # that Gaussian, so it is refused.
+        with pytest.raises(ValueError, match="n_transitions must be None"):
+            est.sample(3, random_state=0, n_transitions=0)
+        return
+    samples = est.sample(3, random_state=0, n_transitions=n_transitions)
+    assert samples.shape == (3, 2)
     assert np.all(np.isfinite(samples))
 
 
@@ -234,8 +263,8 @@ UNFITTED_CALLS = {
     "energy": lambda est: est.energy(X_QUERY),
     "score_samples": lambda est: est.score_samples(X_QUERY),
     "score": lambda est: est.score(X_QUERY),
-    "sample": lambda est: est.sample(3, random_state=0),
-    "complete": lambda est: est.complete(X_QUERY, _mask_for(X_QUERY), n_steps=2),
+    "sample": lambda est: est.sample(3, random_state=0, n_transitions=1),
+    "complete": lambda est: est.complete(X_QUERY, _mask_for(X_QUERY), n_rounds=2),
 }
 
 
@@ -350,19 +379,21 @@ def _half_masked():
 def test_complete_ignores_nan_at_masked_entries(fitted):
     est = fitted("ADE")
     X, mask = _half_masked()
-    completed = est.complete(X, mask, n_steps=2, random_state=0)
+    completed = est.complete(X, mask, n_rounds=2, random_state=0)
     assert completed.shape == X.shape
     assert np.all(np.isfinite(completed))
     # The values at masked entries are ignored: NaN gives what the true values give.
-    np.testing.assert_array_equal(completed, est.complete(X_QUERY, mask, n_steps=2, random_state=0))
+    np.testing.assert_array_equal(
+        completed, est.complete(X_QUERY, mask, n_rounds=2, random_state=0)
+    )
 
 
 def test_complete_mask_none_means_isnan(fitted):
     est = fitted("ADE")
     X, mask = _half_masked()
     np.testing.assert_array_equal(
-        est.complete(X, None, n_steps=2, random_state=0),
-        est.complete(X, mask, n_steps=2, random_state=0),
+        est.complete(X, None, n_rounds=2, random_state=0),
+        est.complete(X, mask, n_rounds=2, random_state=0),
     )
 
 
@@ -381,9 +412,9 @@ def test_complete_nan_at_masked_entries_for_every_container(
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=FEATURE_NAME_WARNING)
         completed = est.complete(
-            X, mask if mask_kind == "explicit" else None, n_steps=2, random_state=0
+            X, mask if mask_kind == "explicit" else None, n_rounds=2, random_state=0
         )
-    reference = est.complete(_float64_c(X), mask, n_steps=2, random_state=0)
+    reference = est.complete(_float64_c(X), mask, n_rounds=2, random_state=0)
     assert isinstance(completed, np.ndarray)
     assert completed.shape == X_nan.shape
     assert np.all(np.isfinite(completed))
@@ -397,7 +428,7 @@ def test_complete_nan_at_masked_entries_of_named_dataframe(fitted):
     frame = pd.DataFrame(X_nan, columns=COLUMNS)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=FEATURE_NAME_WARNING)
-        completed = est.complete(frame, None, n_steps=2, random_state=0)
+        completed = est.complete(frame, None, n_rounds=2, random_state=0)
     assert np.all(np.isfinite(completed))
     assert np.array_equal(completed[~mask], X_nan[~mask])
 
@@ -410,7 +441,7 @@ def test_complete_nan_at_masked_entries_of_named_dataframe(fitted):
 def test_complete_without_missing_entries_returns_X(fitted, mask, dtype):
     X = (4 * X_QUERY + 1e-3 * np.pi).astype(dtype)  # floats with all their bits in use
     mask = np.zeros(X.shape, dtype=bool) if mask == "all_false" else None
-    completed = fitted("ADE").complete(X, mask, n_steps=2, random_state=0)
+    completed = fitted("ADE").complete(X, mask, n_rounds=2, random_state=0)
     assert completed.shape == X.shape
     assert np.array_equal(completed, X.astype(np.float64))
 
@@ -419,7 +450,7 @@ def test_complete_without_missing_entries_returns_X(fitted, mask, dtype):
 def test_complete_returns_observed_entries_bit_for_bit(fitted, dtype):
     _, mask = _half_masked()
     X = (X_QUERY + 1e-3 * np.pi).astype(dtype)  # values with all their bits in use
-    completed = fitted("ADE").complete(X, mask, n_steps=2, random_state=0)
+    completed = fitted("ADE").complete(X, mask, n_rounds=2, random_state=0)
     assert completed.shape == X.shape
     assert np.array_equal(completed[~mask], X[~mask].astype(np.float64))
     # The missing entries were filled in, not passed through.
@@ -433,7 +464,7 @@ def test_complete_mask_none_rejects_infinity(fitted, value, with_missing):
     X = _half_masked()[0] if with_missing else X_QUERY.copy()
     X[1, 1] = value
     with pytest.raises(ValueError, match=r"[Ii]nfinity"):
-        fitted("ADE").complete(X, None, n_steps=2)
+        fitted("ADE").complete(X, None, n_rounds=2)
 
 
 @pytest.mark.parametrize(
@@ -445,10 +476,10 @@ def test_complete_rejects_mask_of_wrong_shape(fitted, shape):
     mask = np.zeros(shape, dtype=bool)
     mask.flat[0] = True
     with pytest.raises(ValueError, match="mask"):
-        fitted("ADE").complete(X_QUERY, mask, n_steps=2)
+        fitted("ADE").complete(X_QUERY, mask, n_rounds=2)
 
 
-@pytest.mark.parametrize("n_steps", [0, -1, 1.5, True, "2", None])
-def test_complete_rejects_bad_n_steps(fitted, n_steps):
-    with pytest.raises(ValueError, match="n_steps"):
-        fitted("ADE").complete(X_QUERY, _mask_for(X_QUERY), n_steps=n_steps)
+@pytest.mark.parametrize("n_rounds", [0, -1, 1.5, True, "2", None])
+def test_complete_rejects_bad_n_rounds(fitted, n_rounds):
+    with pytest.raises(ValueError, match="n_rounds"):
+        fitted("ADE").complete(X_QUERY, _mask_for(X_QUERY), n_rounds=n_rounds)

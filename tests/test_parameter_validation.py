@@ -5,23 +5,26 @@ module is adesk's replacement. For each ``(estimator, parameter, invalid value)`
 below, ``fit`` must raise a ``ValueError`` (sklearn's ``InvalidParameterError`` is one) *before
 training starts*, and the message must name
 
-1. the parameter,
+1. the parameter (for a field of a parameter object, its full path, e.g. ``sampler__n_steps``),
 2. the allowed values or range, and
 3. the value that was given.
 
-``test_every_parameter_is_covered`` reads ``get_params()`` at run time, so a new constructor
-parameter fails it until it gets a row here. The second half checks the converse: every option
-string of every ``StrOptions`` constraint is accepted by ``fit``.
+``test_every_parameter_is_covered`` reads ``get_params()`` and the parameter objects' fields at
+run time, so a new constructor parameter or a new field of a sampler, ``q_0``, energy or
+``log Z`` object fails it until it gets a row here. The second half checks the converse: every
+option string of every ``StrOptions`` constraint (of the estimators and of their parameter
+objects) is accepted by ``fit``.
 """
 
 import contextlib
+import copy
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 
 from adesk import (
     ADEDensityEstimator,
@@ -30,6 +33,12 @@ from adesk import (
     NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
 )
+from adesk._components import COMPONENT_REGISTRY, Component
+from adesk.energies import MLP, Conv, DiagonalGaussian
+from adesk.initial import Empirical, Flow, Gaussian, Latent
+from adesk.partition import AIS, AutoPartition, ImportanceSampling, Quadrature
+from adesk.samplers import GHMC, HMC, DeterministicLangevin, Langevin
+from adesk.training import Checkpoint
 
 from ._configs import fast
 
@@ -41,28 +50,84 @@ ESTIMATORS = [
     FlowDualEstimator,
 ]
 
+# The parameter objects each estimator accepts, by parameter name.
+COMMON_FAMILIES = {
+    "energy_model": [MLP, Conv, DiagonalGaussian],
+    "partition": [Quadrature, ImportanceSampling, AIS, AutoPartition],
+}
+FAMILIES = {
+    ADEDensityEstimator: {
+        **COMMON_FAMILIES,
+        "sampler": [HMC, GHMC, Langevin, DeterministicLangevin],
+        "initial": [Empirical, Gaussian, Flow, Latent],
+    },
+    ContrastiveDivergenceEstimator: {**COMMON_FAMILIES, "sampler": [HMC, Langevin]},
+    ScoreMatchingEstimator: COMMON_FAMILIES,
+    NoiseContrastiveEstimator: COMMON_FAMILIES,
+    FlowDualEstimator: {**COMMON_FAMILIES, "flow": [Flow]},
+}
+# The sampler fields contrastive divergence reads (fixed MCMC chains); it must refuse the
+# others, which belong to ADE's learned sampler, rather than ignore them.
+CD_SAMPLER_FIELDS = {
+    "n_steps",
+    "step_size",
+    "n_transitions",
+    "adaptation",
+    "metropolis",
+    "gradient_clip",
+}
+
 # The shared fast settings (tests/_configs.py), tinier still: the invalid fits must fail
 # before training, and the valid-option fits only need to run end to end (two iterations, a
 # coarse log Z, one-layer networks).
-TINY = dict(hidden_layer_sizes=(8,), max_iter=2, partition_n_temperatures=5)
+TINY = dict(
+    energy_model=MLP((8,)),
+    max_iter=2,
+    partition=AutoPartition(resolution=16, n_samples=64, n_temperatures=5),
+)
 TINY_OWN = {
-    ADEDensityEstimator: dict(
-        replay_buffer_size=32,
-        max_initial_points=30,
-        n_flow_layers=1,
-        sampler_hidden_layer_sizes=(8,),
-        initial_hidden_layer_sizes=(8,),
-        logdet_terms=2,
+    ADEDensityEstimator: dict(initial=Empirical(max_points=30, replay_buffer_size=32)),
+    ContrastiveDivergenceEstimator: dict(
+        sampler=HMC(n_steps=2, n_transitions=2), replay_buffer_size=32
     ),
-    ContrastiveDivergenceEstimator: dict(n_mcmc_steps=2, replay_buffer_size=32, sampling_steps=2),
-    ScoreMatchingEstimator: dict(sampling_steps=2),
-    NoiseContrastiveEstimator: dict(sampling_steps=2),
-    FlowDualEstimator: dict(n_flow_layers=1),
+    ScoreMatchingEstimator: dict(),
+    NoiseContrastiveEstimator: dict(),
+    FlowDualEstimator: dict(flow=Flow(n_layers=1)),
 }
+# Tiny settings of every parameter object, for the cases and options that switch to it.
+TINY_FIELDS = {
+    HMC: dict(n_steps=2),
+    GHMC: dict(n_steps=2, hidden_layer_sizes=(8,)),
+    Langevin: dict(n_steps=2),
+    DeterministicLangevin: dict(n_steps=2, logdet_terms=2),
+    Empirical: dict(max_points=30, replay_buffer_size=32),
+    Gaussian: dict(),
+    Flow: dict(n_layers=1),
+    Latent: dict(hidden_layer_sizes=(8,)),
+    MLP: dict(hidden_layer_sizes=(8,)),
+    Conv: dict(),
+    DiagonalGaussian: dict(),
+    Quadrature: dict(resolution=16),
+    ImportanceSampling: dict(n_samples=64),
+    AIS: dict(n_samples=64, n_temperatures=5),
+    AutoPartition: dict(resolution=16, n_samples=64, n_temperatures=5),
+}
+# Contrastive divergence's chains: 2 transitions (a Langevin transition of 1 step).
+TINY_CD_FIELDS = {HMC: dict(n_steps=2, n_transitions=2), Langevin: dict(n_steps=1, n_transitions=2)}
+
+
+def tiny(component, **fields):
+    """A parameter object of class ``component`` with tiny settings and ``fields``."""
+    return component(**{**TINY_FIELDS[component], **fields})
 
 
 def make(cls, **params):
-    return fast(cls, **{**TINY, **TINY_OWN[cls], **params})
+    """The tiny estimator with ``params``; a ``path__field`` key sets a field of the object
+    at ``path`` (on a copy: the tables' objects are never modified)."""
+    nested = {key: value for key, value in params.items() if "__" in key}
+    flat = {key: value for key, value in params.items() if "__" not in key}
+    est = fast(cls, **copy.deepcopy({**TINY, **TINY_OWN[cls], **flat}))
+    return est.set_params(**nested)
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +155,12 @@ def bounds(text):
 class Case:
     """One invalid value of one parameter.
 
-    ``allowed`` is a regex for the allowed-values hint. ``given`` is a regex for the given
-    value; by default ``repr(value)`` after a "got", so that a value such as ``0`` is not
-    found by accident inside the range ``[0, inf)``.
+    ``param`` is a constructor parameter or the path of a field of a parameter object
+    (``sampler__n_steps``), set on the object that ``extra`` (or the tiny settings) puts
+    there. ``allowed`` is a regex for the allowed-values hint. ``given`` is a regex for the
+    given value; by default ``repr(value)`` after a "got", so that a value such as ``0`` is not
+    found by accident inside the range ``[0, inf)``. ``named`` is a regex for how the message
+    names the parameter, by default ``param`` itself.
     """
 
     param: str
@@ -101,14 +169,22 @@ class Case:
     extra: dict = field(default_factory=dict)
     given: str | None = None
     label: str | None = None
+    named: str | None = None
 
     def given_pattern(self):
         if self.given is not None:
             return self.given
         return r"\b[Gg]ot\b.*" + re.escape(repr(self.value))
 
+    def name_pattern(self):
+        if self.named is not None:
+            return self.named
+        return rf"(?<![\w.]){re.escape(self.param)}(?!\w)"
+
     def id(self):
-        return f"{self.param}={self.label or repr(self.value)}"
+        objects = [type(v).__name__ for v in self.extra.values() if isinstance(v, Component)]
+        context = f"[{','.join(objects)}]" if objects else ""
+        return f"{self.param}{context}={self.label or repr(self.value)}"
 
 
 # Callables with a stable repr (ids) for the energy_model failure modes.
@@ -149,6 +225,7 @@ AT_LEAST_0 = bounds("[0, inf)")
 AT_LEAST_1 = bounds("[1, inf)")
 POSITIVE = bounds("(0, inf)")
 POSITIVE_SIZES = literal("positive int")
+CONV = {"energy_model": tiny(Conv)}
 
 # Parameters of BaseEnergyEstimator: tested on every estimator.
 BASE_CASES = [
@@ -168,18 +245,20 @@ BASE_CASES = [
         given=re.escape(repr(energy_with_wrong_output_shape)),
         label="wrong_output_shape",
     ),
-    Case("image_shape", (1, 3, 3), literal("n_features (2)", "== n_features")),
-    Case("image_shape", (1, 2), literal("(channels, height, width)")),
-    Case("image_shape", "abc", literal("array-like")),
+    Case("energy_model__image_shape", (1, 3, 3), literal("n_features (2)"), CONV),
+    Case("energy_model__image_shape", (1, 2), literal("(channels, height, width)"), CONV),
+    Case("energy_model__image_shape", "abc", literal("array-like"), CONV),
+    Case("energy_model__spectral_norm", "yes", literal("'bool'"), CONV),
+    Case("energy_model__base_precision", -0.1, AT_LEAST_0, CONV),
     Case("standardize", "minmax", options("per_feature", "global", "none")),
-    Case("hidden_layer_sizes", (0,), POSITIVE_SIZES),
-    Case("hidden_layer_sizes", (), literal("non-empty")),
-    Case("hidden_layer_sizes", ("a",), POSITIVE_SIZES),
-    Case("hidden_layer_sizes", (8.5,), POSITIVE_SIZES),
-    Case("activation", "sigmoid", options("relu", "silu", "tanh")),
-    Case("spectral_norm", "yes", literal("'bool'")),
-    Case("base_precision", -0.1, AT_LEAST_0),
-    Case("base_precision", "high", AT_LEAST_0),
+    Case("energy_model__hidden_layer_sizes", (0,), POSITIVE_SIZES),
+    Case("energy_model__hidden_layer_sizes", (), literal("non-empty")),
+    Case("energy_model__hidden_layer_sizes", ("a",), POSITIVE_SIZES),
+    Case("energy_model__hidden_layer_sizes", (8.5,), POSITIVE_SIZES),
+    Case("energy_model__activation", "sigmoid", options("relu", "silu", "tanh")),
+    Case("energy_model__spectral_norm", "yes", literal("'bool'")),
+    Case("energy_model__base_precision", -0.1, AT_LEAST_0),
+    Case("energy_model__base_precision", "high", AT_LEAST_0),
     Case("alpha", -1.0, AT_LEAST_0),
     Case("batch_size", 0, AT_LEAST_1),
     Case("batch_size", 1.5, AT_LEAST_1),
@@ -205,137 +284,253 @@ BASE_CASES = [
     Case("ema_decay", 1.0, bounds("[0, 1)")),
     Case("ema_decay", -0.1, bounds("[0, 1)")),
     Case("partition", "mc", options("auto", "quadrature", "importance", "ais")),
-    Case("partition_resolution", 4, bounds("[8, inf)")),
-    Case("partition_n_samples", 1, bounds("[2, inf)")),
-    Case("partition_n_temperatures", 0, AT_LEAST_1),
+    Case("partition", HMC(), literal("PartitionConfig"), label="HMC()"),
+    Case("partition__resolution", 4, bounds("[8, inf)")),
+    Case("partition__n_samples", 1, bounds("[2, inf)")),
+    Case("partition__n_temperatures", 0, AT_LEAST_1),
+    Case("partition__resolution", 4, bounds("[8, inf)"), {"partition": tiny(Quadrature)}),
+    Case("partition__n_samples", 1, bounds("[2, inf)"), {"partition": tiny(ImportanceSampling)}),
+    Case("partition__n_samples", 1, bounds("[2, inf)"), {"partition": tiny(AIS)}),
+    Case("partition__n_temperatures", 0, AT_LEAST_1, {"partition": tiny(AIS)}),
     Case("callbacks", "print", literal("callable")),
     Case("callbacks", 5, literal("callable")),
     # "list of Callback or callables": an element that is neither must not be skipped silently.
     Case("callbacks", [5], literal("callable", "Callback")),
-    # Divergence handling and checkpoints.
-    Case("divergence", "ignore", options("raise", "rollback")),
-    Case("max_rollbacks", 0, AT_LEAST_1),
-    Case("max_rollbacks", 1.5, AT_LEAST_1),
-    Case("checkpoint_path", 5, literal("'str'", "PathLike")),
-    Case("checkpoint_interval", 0, AT_LEAST_1),
-    Case("checkpoint_interval", 2.5, AT_LEAST_1),
+    # Checkpoints (the checkpoint_path and checkpoint_interval parameters before).
+    Case(
+        "callbacks",
+        [Checkpoint("ckpt-{iteration}.pt", interval=0)],
+        literal("positive int"),
+        given=r"\b[Gg]ot\b.*\b0\b",
+        label="Checkpoint_interval_0",
+        named=literal("interval"),
+    ),
+    Case(
+        "callbacks",
+        [Checkpoint("ckpt-{iteration}.pt", interval=2.5)],
+        literal("positive int"),
+        given=r"\b[Gg]ot\b.*2\.5",
+        label="Checkpoint_interval_2.5",
+        named=literal("interval"),
+    ),
+    Case(
+        "callbacks",
+        [Checkpoint(5, interval=1)],
+        literal("'str'", "PathLike", "path-like"),
+        given=r"\b[Gg]ot\b.*\b5\b",
+        label="Checkpoint_path_5",
+        named=literal("path"),
+    ),
+    # Divergence handling: max_rollbacks=0 (the default) raises at the first divergence.
+    Case("max_rollbacks", -1, AT_LEAST_0),
+    Case("max_rollbacks", 1.5, AT_LEAST_0),
     Case("distributed", "horovod", options("none", "ddp")),
 ]
+
+GHMC_ = {"sampler": tiny(GHMC)}
+DETERMINISTIC_LANGEVIN = {"sampler": tiny(DeterministicLangevin)}
+FLOW = {"initial": tiny(Flow)}
+REALNVP = {"initial": tiny(Flow, layer="realnvp", hidden_layer_sizes=(8,))}
+CD_LANGEVIN = {"sampler": Langevin(**TINY_CD_FIELDS[Langevin])}
 
 OWN_CASES = {
     ADEDensityEstimator: [
         Case("sampler", "mala", options("hmc", "ghmc", "langevin", "deterministic_langevin")),
+        Case("sampler", Empirical(), literal("SamplerConfig"), label="Empirical()"),
         Case("initial", "uniform", options("data", "gaussian", "flow", "latent")),
-        Case("latent_dim", 0, AT_LEAST_1),
-        Case("latent_dim", 1.5, AT_LEAST_1),
-        # latent_dim is only meaningful for the generalized sampler.
-        Case("latent_dim", 2, literal("sampler='ghmc'"), extra={"sampler": "hmc"}),
+        Case("initial", HMC(), literal("InitialConfig"), label="HMC()"),
+        Case("sampler__latent_dim", 0, AT_LEAST_1, GHMC_),
+        Case("sampler__latent_dim", 1.5, AT_LEAST_1, GHMC_),
         # The gradient momentum map needs a momentum of the data's dimension.
         Case(
-            "latent_dim",
+            "sampler__latent_dim",
             1,
             literal("number of features (2)"),
-            extra={"sampler": "ghmc", "ghmc_momentum_map": "gradient"},
+            {"sampler": tiny(GHMC, momentum_map="gradient")},
             label="1_with_gradient_map",
         ),
-        Case("sampler_hidden_layer_sizes", (0,), POSITIVE_SIZES),
-        Case("sampler_hidden_layer_sizes", ("a",), POSITIVE_SIZES),
-        Case("sampler_hidden_layer_sizes", "abc", literal("array-like")),
-        Case("ghmc_scale", "fixed", options("learned", "decay", "none")),
-        Case("ghmc_momentum_map", "identity", options("learned", "gradient")),
-        Case("ghmc_position_map", "gradient", options("learned", "identity")),
-        Case("logdet", "lanczos", options("auto", "exact", "taylor", "chebyshev")),
-        Case("logdet_terms", 0, AT_LEAST_1),
-        Case("logdet_probes", 0, AT_LEAST_1),
-        Case("flow", "maf", options("planar", "realnvp")),
-        Case("n_flow_layers", 0, AT_LEAST_1),
-        Case("initial_hidden_layer_sizes", (0,), POSITIVE_SIZES),
-        Case("initial_hidden_layer_sizes", (-4, 8), POSITIVE_SIZES),
-        Case("n_steps", 0, AT_LEAST_1),
-        Case("n_steps", 1.5, AT_LEAST_1),
-        Case("step_size", 0.0, POSITIVE),
-        Case("step_size_adaptation", "yes", options("auto", "acceptance", "learned", "fixed")),
+        Case("sampler__hidden_layer_sizes", (0,), POSITIVE_SIZES, GHMC_),
+        Case("sampler__hidden_layer_sizes", ("a",), POSITIVE_SIZES, GHMC_),
+        Case("sampler__hidden_layer_sizes", "abc", literal("array-like"), GHMC_),
+        Case("sampler__scale", "fixed", options("learned", "decay", "none"), GHMC_),
+        Case("sampler__momentum_map", "identity", options("learned", "gradient"), GHMC_),
+        Case("sampler__position_map", "gradient", options("learned", "identity"), GHMC_),
+        Case(
+            "sampler__logdet",
+            "lanczos",
+            options("auto", "exact", "taylor", "chebyshev"),
+            DETERMINISTIC_LANGEVIN,
+        ),
+        Case("sampler__logdet_terms", 0, AT_LEAST_1, DETERMINISTIC_LANGEVIN),
+        Case("sampler__logdet_probes", 0, AT_LEAST_1, DETERMINISTIC_LANGEVIN),
+        Case("initial__layer", "maf", options("planar", "realnvp"), FLOW),
+        Case("initial__n_layers", 0, AT_LEAST_1, FLOW),
+        Case("initial__hidden_layer_sizes", (0,), POSITIVE_SIZES, REALNVP),
+        Case(
+            "initial__hidden_layer_sizes",
+            (-4, 8),
+            POSITIVE_SIZES,
+            {"initial": tiny(Latent)},
+        ),
+        Case(
+            "initial__hidden_layer_sizes", "abc", literal("array-like"), {"initial": tiny(Latent)}
+        ),
+        # Planar layers have no hidden layers: the setting would be ignored.
+        Case("initial__hidden_layer_sizes", (8,), literal("RealNVP"), FLOW, label="(8,)_planar"),
+        Case("sampler__n_steps", 0, AT_LEAST_1),
+        Case("sampler__n_steps", 1.5, AT_LEAST_1),
+        Case("sampler__n_steps", 0, AT_LEAST_1, {"sampler": tiny(Langevin)}),
+        Case("sampler__step_size", 0.0, POSITIVE),
+        Case("sampler__adaptation", "yes", options("auto", "acceptance", "learned", "fixed")),
         # The acceptance rule needs a Metropolis test to read the acceptance from.
         Case(
-            "step_size_adaptation",
+            "sampler__adaptation",
             "acceptance",
             literal("needs a Metropolis test"),
-            extra={"sampler": "ghmc"},
-            given=re.escape("metropolis='auto'"),
+            GHMC_,
             label="acceptance_without_metropolis",
         ),
-        Case("n_mcmc_steps", -1, AT_LEAST_0),
         Case(
-            "n_mcmc_steps",
+            "sampler__adaptation",
+            "acceptance",
+            literal("needs a Metropolis test"),
+            DETERMINISTIC_LANGEVIN,
+            label="acceptance_without_metropolis",
+        ),
+        Case("sampler__n_transitions", -1, AT_LEAST_0),
+        Case(
+            "sampler__n_transitions",
             1,
             literal("gradient='truncated'"),
             extra={"gradient": "bptt"},
-            given=re.escape("n_mcmc_steps=1"),
+            given=re.escape("n_transitions=1"),
             label="1_with_bptt",
         ),
         Case(
-            "step_size_shape",
+            "sampler__step_size_shape",
             "matrix",
             options("scalar", "per_dimension", "per_step", "per_step_dimension"),
         ),
-        Case("momentum_penalty", 0.0, POSITIVE),
-        Case("entropy_weight", -1.0, AT_LEAST_0),
+        Case("sampler__momentum_penalty", 0.0, POSITIVE),
+        Case("sampler__entropy_weight", -1.0, AT_LEAST_0),
         Case("gradient", "reinforce", options("bptt", "truncated")),
-        Case("gradient_checkpointing", "yes", literal("'bool'")),
+        Case("sampler__gradient_checkpointing", "yes", literal("'bool'")),
         Case("sampler_updates", 0, AT_LEAST_1),
         Case("sampler_learning_rate", 0.0, POSITIVE),
         Case("adam_beta1", 1.0, bounds("[0, 1)")),
         Case("adam_beta1", -0.1, bounds("[0, 1)")),
-        Case("gradient_clip", 0.0, POSITIVE),
-        Case("momentum_clip", -1.0, POSITIVE),
-        Case("sample_clip", -1.0, AT_LEAST_0),
+        Case("sampler__gradient_clip", 0.0, POSITIVE),
+        Case("sampler__gradient_clip", 0.0, POSITIVE, {"sampler": tiny(Langevin)}),
+        Case("sampler__momentum_clip", -1.0, POSITIVE),
+        Case("sampler__momentum_clip", -1.0, POSITIVE, GHMC_),
+        Case("sampler__sample_clip", -1.0, AT_LEAST_0),
         Case("gradient_penalty", -1.0, AT_LEAST_0),
         Case("energy_penalty", -1.0, AT_LEAST_0),
-        Case("initial_noise", 0.0, POSITIVE),
-        Case("learn_initial_noise", "yes", literal("'bool'")),
-        Case("max_initial_points", 0, AT_LEAST_1),
-        Case("metropolis", "always", options("auto")),
-        # A deterministic map of the position has no Metropolis correction.
+        Case("initial__noise", 0.0, POSITIVE),
+        Case("initial__learn_noise", "yes", literal("'bool'")),
+        Case("initial__max_points", 0, AT_LEAST_1),
+        Case("sampler__metropolis", "always", options("auto")),
+        Case("sampler__metropolis", "always", options("auto"), {"sampler": tiny(Langevin)}),
+        Case("initial__replay_buffer_size", -1, AT_LEAST_0),
+        Case("initial__reinit_probability", 1.5, bounds("[0, 1]")),
+        Case("initial__reinit_scale", 0.0, POSITIVE),
+        # Restarts of persistent chains without a replay buffer would be ignored.
         Case(
-            "metropolis",
-            True,
-            literal("'auto' or False"),
-            extra={"sampler": "deterministic_langevin"},
-            given=re.escape("metropolis=True"),
-            label="True_with_deterministic_langevin",
+            "initial__replay_buffer_size",
+            0,
+            literal("use a replay buffer"),
+            {"initial": tiny(Empirical, reinit_probability=0.5)},
+            given=re.escape("replay_buffer_size=0"),
+            label="0_with_reinit_probability",
         ),
-        Case("replay_buffer_size", -1, AT_LEAST_0),
-        Case("reinit_probability", 1.5, bounds("[0, 1]")),
-        Case("reinit_scale", 0.0, POSITIVE),
     ],
     ContrastiveDivergenceEstimator: [
-        Case("mcmc", "mala", options("hmc", "langevin")),
-        Case("n_mcmc_steps", 0, AT_LEAST_1),
-        Case("step_size", 0.0, POSITIVE),
-        Case("n_leapfrog_steps", 0, AT_LEAST_1),
-        Case("adapt_step_size", "yes", literal("'bool'")),
-        Case("metropolis", "yes", literal("'bool'")),
+        Case("sampler", "mala", options("hmc", "langevin")),
+        # The generalized and deterministic samplers are ADE's learned samplers.
+        Case("sampler", tiny(GHMC), options("hmc", "langevin"), label="GHMC"),
+        Case(
+            "sampler",
+            tiny(DeterministicLangevin),
+            options("hmc", "langevin"),
+            label="DeterministicLangevin",
+        ),
+        # CD-k needs k >= 1 transitions (the n_mcmc_steps parameter before).
+        Case(
+            "sampler__n_transitions",
+            0,
+            AT_LEAST_1 + "|" + literal(">= 1", "at least 1", "positive"),
+        ),
+        Case("sampler__n_transitions", -1, AT_LEAST_0 + "|" + AT_LEAST_1),
+        Case("sampler__step_size", 0.0, POSITIVE),
+        Case("sampler__n_steps", 0, AT_LEAST_1),
+        Case("sampler__n_steps", 0, AT_LEAST_1, CD_LANGEVIN),
+        Case("sampler__adaptation", "yes", options("acceptance", "fixed")),
+        # Contrastive divergence has no learned sampler whose step size could be learned.
+        Case(
+            "sampler__adaptation",
+            "learned",
+            literal("'acceptance'", "'fixed'"),
+            given=re.escape("adaptation='learned'"),
+        ),
+        # Unadjusted Langevin has no acceptance rate to follow.
+        Case(
+            "sampler__adaptation",
+            "acceptance",
+            literal("'fixed'"),
+            {"sampler": Langevin(**TINY_CD_FIELDS[Langevin], metropolis=False)},
+            given=re.escape("metropolis=False"),
+            label="acceptance_without_metropolis",
+        ),
+        Case("sampler__metropolis", "yes", literal("'bool'")),
         # HMC is always Metropolis-corrected.
         Case(
-            "metropolis",
+            "sampler__metropolis",
             False,
-            literal("mcmc='langevin'"),
-            extra={"mcmc": "hmc"},
+            literal("Langevin"),
             given=re.escape("metropolis=False"),
             label="False_with_hmc",
         ),
-        Case("persistent", "yes", literal("'bool'")),
-        Case("replay_buffer_size", 0, AT_LEAST_1),
+        Case("replay_buffer_size", -1, AT_LEAST_0),
+        Case("replay_buffer_size", 2.5, AT_LEAST_0),
         Case("reinit_probability", -0.1, bounds("[0, 1]")),
+        # Restarts of persistent chains without a replay buffer (CD-k) would be ignored.
+        Case(
+            "reinit_probability",
+            0.5,
+            literal("replay_buffer_size=0"),
+            extra={"replay_buffer_size": 0},
+            label="0.5_without_replay_buffer",
+        ),
         Case("energy_penalty", -1.0, AT_LEAST_0),
-        Case("gradient_clip", 0.0, POSITIVE),
-        Case("sampling_steps", 0, AT_LEAST_1),
+        Case("sampler__gradient_clip", 0.0, POSITIVE),
+        Case("sampler__gradient_clip", 0.0, POSITIVE, CD_LANGEVIN),
+    ]
+    # The fields of ADE's learned sampler: refused, not ignored.
+    + [
+        Case(
+            f"sampler__{name}",
+            value,
+            literal("does not use", "at the default"),
+            extra,
+            given=re.escape(f"{name}={value!r}"),
+            label=f"{value!r}_unused",
+        )
+        for name, value, extra in [
+            ("momentum_clip", 1.0, {}),
+            ("step_size_shape", "scalar", {}),
+            ("momentum_penalty", 2.0, {}),
+            ("entropy_weight", 2.0, {}),
+            ("gradient_checkpointing", True, {}),
+            ("sample_clip", 0.5, {}),
+            ("step_size_shape", "per_dimension", CD_LANGEVIN),
+            ("entropy_weight", 0.0, CD_LANGEVIN),
+            ("sample_clip", 0.5, CD_LANGEVIN),
+        ]
     ],
     ScoreMatchingEstimator: [
         Case("method", "ssm", options("exact", "sliced", "denoising")),
         Case("n_projections", 0, AT_LEAST_1),
         Case("noise_std", 0.0, POSITIVE),
-        Case("sampling_steps", 0, AT_LEAST_1),
     ],
     NoiseContrastiveEstimator: [
         Case("noise", "uniform", options("gaussian", "diagonal")),
@@ -353,13 +548,26 @@ OWN_CASES = {
             given=re.escape("NoiseWithWrongLogProb()"),
         ),
         Case("noise_ratio", 0.0, POSITIVE),
-        Case("sampling_steps", 0, AT_LEAST_1),
     ],
     FlowDualEstimator: [
         Case("flow", "maf", options("planar", "realnvp")),
-        Case("n_flow_layers", 0, AT_LEAST_1),
-        Case("flow_hidden_layer_sizes", (0,), POSITIVE_SIZES),
-        Case("flow_hidden_layer_sizes", ("a",), POSITIVE_SIZES),
+        Case("flow", tiny(Latent), literal("Flow"), label="Latent"),
+        Case("flow__layer", "maf", options("planar", "realnvp")),
+        Case("flow__n_layers", 0, AT_LEAST_1),
+        Case(
+            "flow__hidden_layer_sizes",
+            (0,),
+            POSITIVE_SIZES,
+            {"flow": tiny(Flow, layer="realnvp")},
+        ),
+        Case(
+            "flow__hidden_layer_sizes",
+            ("a",),
+            POSITIVE_SIZES,
+            {"flow": tiny(Flow, layer="realnvp")},
+        ),
+        # Planar layers have no hidden layers: the setting would be ignored.
+        Case("flow__hidden_layer_sizes", (8,), literal("RealNVP"), label="(8,)_planar"),
         Case("sampler_learning_rate", -1.0, POSITIVE),
         Case("sampler_updates", 0, AT_LEAST_1),
         Case("gradient_penalty", -1.0, AT_LEAST_0),
@@ -377,25 +585,59 @@ def _training_started(self, data, iteration):
     raise AssertionError("training started: the invalid value was accepted")
 
 
+def _parameter_names(cls):
+    """The constructor parameters of ``cls`` and the ``path__field`` names of every field of
+    every parameter object it accepts."""
+    names = set(cls().get_params(deep=False))
+    for path, components in FAMILIES[cls].items():
+        names |= {f"{path}__{name}" for c in components for name in c._get_param_names()}
+    return names
+
+
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
 def test_every_parameter_is_covered(cls):
     covered = {case.param for case in BASE_CASES + OWN_CASES[cls]}
-    missing = sorted(set(cls().get_params()) - covered)
+    missing = sorted(_parameter_names(cls) - covered)
     assert not missing, f"add invalid-value cases for {cls.__name__} parameters {missing}"
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_the_families_are_the_accepted_objects(cls):
+    # FAMILIES (whose fields the coverage test asks cases for) must name every parameter that
+    # holds a parameter object, and list exactly the object classes its constraint accepts.
+    holders = {
+        name
+        for name, rules in cls._parameter_constraints.items()
+        if any(isinstance(rule, type) and issubclass(rule, Component) for rule in rules)
+    }
+    assert holders == set(FAMILIES[cls])
+    concrete = [
+        c
+        for c in COMPONENT_REGISTRY.values()
+        if c.__module__.startswith("adesk.") and getattr(c, "kind", None)
+    ]
+    for path, components in FAMILIES[cls].items():
+        accepted = []
+        for component in concrete:
+            with contextlib.suppress(InvalidParameterError):
+                make(cls, **{path: component()})._validate_params()
+                accepted.append(component)
+        assert set(accepted) == set(components), path
 
 
 @pytest.mark.parametrize("cls, case", INVALID)
 def test_invalid_parameter_is_rejected_at_fit(cls, case, X, monkeypatch):
-    assert case.param in cls().get_params(), f"{cls.__name__} has no parameter {case.param!r}"
-    est = make(cls, **{**case.extra, case.param: case.value})
+    est = make(cls, **case.extra)
+    assert case.param in est.get_params(), f"{cls.__name__} has no parameter {case.param!r}"
+    est.set_params(**{case.param: copy.deepcopy(case.value)})
     # The check must come before any training iteration (and a value that is wrongly accepted
     # then fails fast, with a clear message, instead of training).
     monkeypatch.setattr(cls, "_training_step", _training_started)
     with pytest.raises(ValueError) as info:
         est.fit(X)
     message = str(info.value)
-    assert re.search(rf"(?<![\w.]){re.escape(case.param)}(?!\w)", message), (
-        f"message does not name {case.param!r}: {message}"
+    assert re.search(case.name_pattern(), message), (
+        f"message does not name {case.param!r} /{case.name_pattern()}/: {message}"
     )
     assert re.search(case.allowed, message), (
         f"message lacks the allowed values /{case.allowed}/: {message}"
@@ -405,44 +647,96 @@ def test_invalid_parameter_is_rejected_at_fit(cls, case, X, monkeypatch):
     )
 
 
-# ------------------------------------------------------------------ valid options
-# Settings under which an option takes effect (it is otherwise ignored).
-OPTION_CONTEXT = {
-    (ADEDensityEstimator, "ghmc_scale"): {"sampler": "ghmc"},
-    (ADEDensityEstimator, "ghmc_momentum_map"): {"sampler": "ghmc"},
-    (ADEDensityEstimator, "ghmc_position_map"): {"sampler": "ghmc"},
-    (ADEDensityEstimator, "logdet"): {"sampler": "deterministic_langevin"},
-    (ADEDensityEstimator, "flow"): {"initial": "flow"},
-}
-
-
-def _str_options(cls):
-    for param, constraints in sorted(cls._parameter_constraints.items()):
-        for constraint in constraints:
-            if isinstance(constraint, StrOptions):
-                for option in sorted(constraint.options - constraint.deprecated):
-                    yield param, option
-
-
-VALID_OPTIONS = [
-    pytest.param(cls, param, option, id=f"{cls.__name__}-{param}={option}")
-    for cls in ESTIMATORS
-    for param, option in _str_options(cls)
+# A field of one sampler family that another does not have cannot be set on it at all (these
+# were cross-parameter errors of the flat parameters, e.g. latent_dim with sampler="hmc", or
+# metropolis=True with sampler="deterministic_langevin").
+FOREIGN_FIELDS = [
+    (HMC, "latent_dim", 2),
+    (HMC, "logdet", "exact"),
+    (Langevin, "momentum_clip", 1.0),
+    (DeterministicLangevin, "metropolis", True),
+    (DeterministicLangevin, "gradient_clip", 1.0),
+    (Empirical, "hidden_layer_sizes", (8,)),
 ]
 
 
-@pytest.mark.parametrize("cls, param, option", VALID_OPTIONS)
-def test_every_option_string_fits(cls, param, option, X, tmp_path):
-    context = OPTION_CONTEXT.get((cls, param), {})
+@pytest.mark.parametrize(
+    "component, name, value",
+    FOREIGN_FIELDS,
+    ids=[f"{c.__name__}-{name}" for c, name, _ in FOREIGN_FIELDS],
+)
+def test_fields_of_another_family_do_not_exist(component, name, value):
+    with pytest.raises(TypeError, match=name):
+        component(**{name: value})
+    path = "initial" if component is Empirical else "sampler"
+    est = make(ADEDensityEstimator, **{path: tiny(component)})
+    with pytest.raises(ValueError, match=f"{name}.*{component.__name__}"):
+        est.set_params(**{f"{path}__{name}": value})
+
+
+# ------------------------------------------------------------------ valid options
+def _str_options(constraints):
+    for param, rules in sorted(constraints.items()):
+        for rule in rules:
+            if isinstance(rule, StrOptions):
+                for option in sorted(rule.options - rule.deprecated):
+                    yield param, option
+
+
+def _option_cases(cls):
+    """``(id, params)``: every option string of the estimator's own constraints, and of every
+    field of every parameter object it accepts (set on a tiny object of that class)."""
+    for param, option in _str_options(cls._parameter_constraints):
+        yield f"{param}={option}", {param: option}
+    tiny_fields = (
+        {**TINY_FIELDS, **TINY_CD_FIELDS} if cls is ContrastiveDivergenceEstimator else TINY_FIELDS
+    )
+    for path, components in FAMILIES[cls].items():
+        for component in components:
+            for name, option in _str_options(component._parameter_constraints):
+                if cls is ContrastiveDivergenceEstimator and name not in CD_SAMPLER_FIELDS:
+                    continue  # refused as unused (see OWN_CASES)
+                obj = component(**{**tiny_fields[component], name: option})
+                yield f"{path}={component.__name__}({name}={option})", {path: obj}
+
+
+# Options that are valid alone but not with the object's other settings: fit must refuse them
+# (each has a case in OWN_CASES that checks the message).
+REFUSED_OPTIONS = {
+    (ADEDensityEstimator, "sampler=GHMC(adaptation=acceptance)"),
+    (ADEDensityEstimator, "sampler=DeterministicLangevin(adaptation=acceptance)"),
+    (ContrastiveDivergenceEstimator, "sampler=HMC(adaptation=learned)"),
+    (ContrastiveDivergenceEstimator, "sampler=Langevin(adaptation=learned)"),
+}
+
+VALID_OPTIONS = [
+    pytest.param(cls, key, params, id=f"{cls.__name__}-{key}")
+    for cls in ESTIMATORS
+    for key, params in _option_cases(cls)
+]
+
+
+@pytest.mark.parametrize("cls, key, params", VALID_OPTIONS)
+def test_every_option_string_fits(cls, key, params, X, tmp_path):
+    est = make(cls, **params)
+    if (cls, key) in REFUSED_OPTIONS:
+        with pytest.raises(ValueError, match="adaptation='(acceptance|learned)'"):
+            est.fit(X)
+        return
     group = contextlib.nullcontext()
-    if (param, option) == ("distributed", "ddp"):
+    if params == {"distributed": "ddp"}:
         # Data-parallel training needs a process group: a one-process gloo group here
         # (tests/test_distributed.py runs two processes).
         group = _one_process_group(tmp_path)
     with group:
-        est = make(cls, **{**context, param: option}).fit(X)
+        est.fit(X)
     assert est.n_iter_ == 2
     assert np.isfinite(est.score(X))
+
+
+def test_refused_options_are_option_cases():
+    keys = {(cls, key) for cls in ESTIMATORS for key, _ in _option_cases(cls)}
+    assert REFUSED_OPTIONS <= keys
 
 
 @contextlib.contextmanager

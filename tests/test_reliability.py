@@ -27,7 +27,8 @@ from adesk import (
 from adesk.datasets import make_toy
 from adesk.energies import MLPEnergy
 from adesk.estimators._persistence import estimator_state, restore_estimator
-from adesk.training import TrainingDivergedError
+from adesk.samplers import HMC
+from adesk.training import Checkpoint, TrainingDivergedError
 
 from ._configs import ESTIMATOR_CLASSES, fast, fast_ade
 
@@ -147,7 +148,7 @@ def test_absurd_learning_rate_raises(moons, cls, learning_rate):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_rollback_recovers_from_a_transient_fault(moons, cls):
-    est = faulty(cls, "energy", at=13, divergence="rollback")
+    est = faulty(cls, "energy", at=13, max_rollbacks=5)
     with pytest.warns(RuntimeWarning, match="rolled back to iteration 10"):
         est.fit(moons)
     (event,) = est.divergences_
@@ -163,7 +164,7 @@ def test_rollback_recovers_from_a_transient_fault(moons, cls):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_rollback_gives_up_after_max_rollbacks(moons, cls):
-    est = fast(cls, learning_rate_init=1e30, max_iter=20, divergence="rollback", max_rollbacks=2)
+    est = fast(cls, learning_rate_init=1e30, max_iter=20, max_rollbacks=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(TrainingDivergedError, match="max_rollbacks=2"):
@@ -189,8 +190,7 @@ def test_mcmc_rejects_and_counts_non_finite_energies(moons):
     est = fast(
         ContrastiveDivergenceEstimator,
         energy_model=WalledEnergy,
-        n_mcmc_steps=10,
-        step_size=1.0,
+        sampler=HMC(n_steps=2, step_size=1.0, n_transitions=10),
         partition="quadrature",
         max_iter=10,
     )
@@ -323,13 +323,14 @@ def test_pickle_of_gpu_estimator_is_portable(fitted, moons, monkeypatch):
 def test_checkpoints_resume_training(moons, tmp_path, cls):
     pattern = str(tmp_path / "ckpt-{iteration}.pt")
     # A constant rate: a resumed fit restarts the learning-rate schedule over its own max_iter.
-    settings = dict(learning_rate_schedule="constant", checkpoint_interval=4)
-    full = fast(cls, max_iter=10, checkpoint_path=pattern, **settings).fit(moons)
+    settings = dict(learning_rate_schedule="constant")
+    checkpoints = [Checkpoint(pattern, interval=4)]
+    full = fast(cls, max_iter=10, callbacks=checkpoints, **settings).fit(moons)
     assert sorted(os.listdir(tmp_path)) == ["ckpt-4.pt", "ckpt-8.pt"]
     resumed = adesk.load(tmp_path / "ckpt-4.pt")
     assert resumed.n_iter_ == 4
     assert not hasattr(resumed, "log_partition_")  # a checkpoint is mid-training
-    resumed.set_params(warm_start=True, max_iter=6, checkpoint_path=None)
+    resumed.set_params(warm_start=True, max_iter=6, callbacks=None)
     resumed.fit(moons)
     assert resumed.n_iter_ == 10
     np.testing.assert_allclose(
@@ -339,7 +340,8 @@ def test_checkpoints_resume_training(moons, tmp_path, cls):
 
 def test_checkpoint_without_pattern_is_overwritten(moons, tmp_path):
     path = tmp_path / "last.pt"
-    fast(ScoreMatchingEstimator, max_iter=6, checkpoint_path=path, checkpoint_interval=2).fit(moons)
+    checkpoints = [Checkpoint(path, interval=2)]
+    fast(ScoreMatchingEstimator, max_iter=6, callbacks=checkpoints).fit(moons)
     assert os.listdir(tmp_path) == ["last.pt"]
     assert adesk.load(path).n_iter_ == 6
 

@@ -7,6 +7,7 @@ import pytest
 import adesk
 from adesk import FlowDualEstimator, NoiseContrastiveEstimator
 from adesk.datasets import make_toy
+from adesk.energies import MLP
 from adesk.estimators._standardize import (
     THIN_DIRECTION_EIGENVALUE,
     WHITENING_SHRINKAGE,
@@ -14,6 +15,8 @@ from adesk.estimators._standardize import (
     log_volume,
     resolve_standardize,
 )
+from adesk.initial import Empirical, Flow
+from adesk.partition import AutoPartition
 
 from ._configs import fast_ade
 
@@ -63,16 +66,19 @@ def test_whitening_makes_the_training_spread_isotropic(correlated):
 def test_whitened_scores_stay_normalised(correlated):
     """Quadrature of the raw energy in user coordinates and AIS in whitened coordinates (which
     adds the map's log-Jacobian, 2.2 nats here) normalise the same energy to the same log Z."""
-    est = fast_ade(max_iter=30, partition_resolution=400).fit(correlated)
+    partition = AutoPartition(resolution=400, n_samples=64, n_temperatures=10)
+    est = fast_ade(max_iter=30, partition=partition).fit(correlated)
     assert est.standardize_ == "whiten" and est.whitening_.shape == (2, 2)
+    assert est.partition_method_ == "quadrature"
     quadrature = est.log_partition_
-    est.set_params(partition="ais", partition_n_samples=1000, partition_n_temperatures=300)
-    est._estimate_log_partition(correlated)
-    assert abs(est.log_partition_ - quadrature) < 4 * est.log_partition_std_ + 0.01
+    ais = est.estimate_log_partition(method="ais", n_samples=1000, n_temperatures=300)
+    assert ais["method"] == "ais"
+    assert abs(ais["log_partition"] - quadrature) < 4 * ais["log_partition_std"] + 0.01
 
 
 def test_whitened_outputs_come_back_in_user_units(correlated, tmp_path):
-    est = fast_ade(max_iter=5, initial="data").fit(correlated)
+    est = fast_ade(max_iter=5, initial=Empirical(max_points=50, replay_buffer_size=64))
+    est.fit(correlated)
     # The data initial distribution draws training rows plus small noise, so its draws
     # land next to the rows, in the user's coordinates, only if the map is inverted.
     draws = est.sample_initial(500, random_state=0)
@@ -82,7 +88,7 @@ def test_whitened_outputs_come_back_in_user_units(correlated, tmp_path):
     # Completion keeps the observed entries bit for bit and fills the missing ones.
     X = correlated[:20].copy()
     X[:, 1] = np.nan
-    completed = est.complete(X, n_steps=3, random_state=0)
+    completed = est.complete(X, n_rounds=3, random_state=0)
     np.testing.assert_array_equal(completed[:, 0], correlated[:20, 0])
     assert np.all(np.isfinite(completed[:, 1]))
     est.save(tmp_path / "model.pt")
@@ -93,7 +99,7 @@ def test_whitened_outputs_come_back_in_user_units(correlated, tmp_path):
 
 def test_flow_log_prob_is_normalised_under_whitening(correlated):
     est = FlowDualEstimator(
-        max_iter=20, hidden_layer_sizes=(16,), n_flow_layers=2, random_state=0, device="cpu"
+        max_iter=20, energy_model=MLP((16,)), flow=Flow(n_layers=2), random_state=0, device="cpu"
     ).fit(correlated)
     assert est.standardize_ == "whiten"
     grid = np.linspace(-10, 10, 401)

@@ -567,7 +567,7 @@ class BaseEnergyEstimator(
             learned sampler (ADE, the flow dual) they refine the sampler's output, and
             ``None`` means none. For the others (contrastive divergence, NCE, score matching)
             they are the sampler: chains start from the data's Gaussian (``N(0, I)`` in
-            standardized units), and ``None`` means 200.
+            standardized units), ``None`` means 200 and 0 is refused.
 
         Returns
         -------
@@ -594,6 +594,11 @@ class BaseEnergyEstimator(
             for start in range(0, int(n_samples), 8192):
                 count = min(8192, int(n_samples) - start)
                 if self._draws_by_mcmc:
+                    if n_transitions == 0:
+                        raise ValueError(
+                            f"{type(self).__name__} draws by MCMC from the data's Gaussian, so "
+                            "n_transitions must be None (200) or at least 1; got 0."
+                        )
                     n_chain = SAMPLING_TRANSITIONS if n_transitions is None else n_transitions
                     Z = self._mcmc_from_gaussian(count, int(n_chain), generator)
                 else:

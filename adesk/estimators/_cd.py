@@ -336,6 +336,11 @@ class ContrastiveDivergenceEstimator(BaseEnergyEstimator):
                 f"none (CD-k); got reinit_probability={self.reinit_probability!r}."
             )
         n_transitions = sampler.n_transitions
+        if n_transitions == 0:
+            raise ValueError(
+                "sampler__n_transitions must be at least 1 for contrastive divergence (its "
+                "negatives are the chains' end states); got 0."
+            )
         settings.update(
             mcmc=sampler.kind,
             n_transitions=CD_TRANSITIONS if n_transitions == "auto" else int(n_transitions),

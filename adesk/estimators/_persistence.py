@@ -286,7 +286,8 @@ def restore_estimator(payload, device=None, params=None, expected_class=None):
                 "pass it again: adesk.load(path, energy_model=...)."
             )
         warnings.warn(
-            f"Parameter {name} could not be saved (a callable or RandomState); it is set to "
+            f"Parameter {name} could not be saved (a callable, a callback or a RandomState); "
+            "it is set to "
             f"None. Pass {name}=... to adesk.load to set it.",
             UserWarning,
             stacklevel=3,

@@ -99,7 +99,9 @@ class Empirical(InitialConfig):
             raise ValueError(
                 f"{path}__reinit_probability and {path}__reinit_scale restart persistent "
                 f"chains, and {path}__replay_buffer_size=0 keeps none; leave them at their "
-                "defaults or use a replay buffer."
+                "defaults or use a replay buffer (got "
+                f"reinit_probability={self.reinit_probability!r}, "
+                f"reinit_scale={self.reinit_scale!r})."
             )
 
 

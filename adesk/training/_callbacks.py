@@ -1,5 +1,7 @@
 """Callbacks: objects whose hooks the training engine calls (all hooks are no-ops by default)."""
 
+import os
+
 
 class Callback:
     """Base class for training callbacks.
@@ -127,6 +129,8 @@ class Checkpoint(Callback):
         self.interval = interval
 
     def on_train_begin(self, estimator):
+        if not isinstance(self.path, (str, os.PathLike)):
+            raise ValueError(f"Checkpoint's path must be a str or path-like; got {self.path!r}.")
         if (
             not isinstance(self.interval, int)
             or isinstance(self.interval, bool)
