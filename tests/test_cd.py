@@ -15,9 +15,21 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adesk.datasets import make_toy
+from adesk.energies import MLP
 from adesk.estimators._cd import _TARGET_ACCEPTANCE, ContrastiveDivergenceEstimator
+from adesk.samplers import GHMC, HMC, Langevin
 
 from ._configs import fast_cd
+
+
+def hmc(**fields):
+    """The fast chain of ``fast_cd`` (3 HMC transitions of 2 leapfrog steps) with ``fields``."""
+    return HMC(**{"n_steps": 2, "n_transitions": 3, **fields})
+
+
+def langevin(**fields):
+    """A chain of three single Langevin steps with ``fields``."""
+    return Langevin(**{"n_steps": 1, "n_transitions": 3, **fields})
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +45,10 @@ def fitted(moons):
 @parametrize_with_checks(
     [
         fast_cd(),
-        fast_cd(mcmc="langevin"),
-        fast_cd(mcmc="langevin", metropolis=False, adapt_step_size=False),
-        fast_cd(persistent=True, energy_penalty=0.1),
-        fast_cd(mcmc="langevin", persistent=True, replay_buffer_size=8, reinit_probability=1.0),
+        fast_cd(sampler=langevin()),
+        fast_cd(sampler=langevin(metropolis=False, adaptation="fixed")),
+        fast_cd(replay_buffer_size=64, energy_penalty=0.1),
+        fast_cd(sampler=langevin(), replay_buffer_size=8, reinit_probability=1.0),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -58,7 +70,8 @@ def test_fit_sets_fitted_attributes_and_history(moons):
     ]:
         assert hasattr(est, name), name
     assert est.replay_buffer_ is None
-    assert isinstance(est.step_size_, float) and est.step_size_ > 0
+    assert isinstance(est.step_size_, np.ndarray) and est.step_size_.shape == (1, 1)
+    assert est.step_size_.item() > 0
     assert est.n_divergences_ == 0 and est.n_iter_ == 8
     assert set(est.history_) == {
         "loss_energy",
@@ -81,38 +94,42 @@ def test_fit_sets_fitted_attributes_and_history(moons):
 
 
 def test_reproducible_and_sample_deterministic(moons):
-    a = fast_cd(random_state=3, persistent=True).fit(moons)
-    b = fast_cd(random_state=3, persistent=True).fit(moons)
+    a = fast_cd(random_state=3, replay_buffer_size=64).fit(moons)
+    b = fast_cd(random_state=3, replay_buffer_size=64).fit(moons)
     np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
     assert torch.equal(a.replay_buffer_, b.replay_buffer_)
     np.testing.assert_array_equal(a.sample(20, random_state=1), b.sample(20, random_state=1))
     np.testing.assert_array_equal(a.sample(20, random_state=1), a.sample(20, random_state=1))
     assert not np.array_equal(a.sample(20, random_state=1), a.sample(20, random_state=2))
-    c = fast_cd(random_state=4, persistent=True).fit(moons)
+    c = fast_cd(random_state=4, replay_buffer_size=64).fit(moons)
     assert not np.array_equal(a.score_samples(moons), c.score_samples(moons))
 
 
 def test_global_rng_untouched(moons):
     np_state = np.random.get_state()  # noqa: NPY002
     torch_state = torch.random.get_rng_state()
-    est = fast_cd(random_state=None, persistent=True).fit(moons)
+    est = fast_cd(random_state=None, replay_buffer_size=64).fit(moons)
     est.sample(5)
     assert np.array_equal(np.random.get_state()[1], np_state[1])  # noqa: NPY002
     assert torch.equal(torch.random.get_rng_state(), torch_state)
 
 
 def test_grid_search_and_pipeline(moons):
-    grid = {"mcmc": ["hmc", "langevin"], "persistent": [False, True]}
+    grid = {"sampler": [hmc(), langevin()], "replay_buffer_size": [0, 64]}
     search = GridSearchCV(fast_cd(), grid, cv=2).fit(moons)
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
-    assert search.best_params_["mcmc"] in grid["mcmc"]
+    assert search.best_params_["sampler"] in grid["sampler"]
+    # The sampler's fields are reachable as nested parameters.
+    search = GridSearchCV(fast_cd(), {"sampler__step_size": [0.05, 0.2]}, cv=2).fit(moons)
+    assert search.best_params_["sampler__step_size"] in (0.05, 0.2)
+    assert search.best_estimator_.get_params()["sampler__n_transitions"] == 3
     pipe = make_pipeline(StandardScaler(), fast_cd()).fit(moons)
     assert np.isfinite(pipe.score(moons))
     assert pipe.score_samples(moons[:3]).shape == (3,)
 
 
 def test_clone_and_persistence(moons):
-    est = fast_cd(persistent=True).fit(moons)
+    est = fast_cd(replay_buffer_size=64).fit(moons)
     assert clone(est).get_params() == est.get_params()
     for dump in ("pickle", "joblib"):
         if dump == "pickle":
@@ -132,25 +149,28 @@ def test_clone_and_persistence(moons):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"mcmc": "nuts"}, "mcmc"),
-        ({"n_mcmc_steps": 0}, "n_mcmc_steps"),
-        ({"n_mcmc_steps": 2.5}, "n_mcmc_steps"),
-        ({"step_size": 0.0}, "step_size"),
-        ({"step_size": -1.0}, "step_size"),
-        ({"n_leapfrog_steps": 0}, "n_leapfrog_steps"),
-        ({"adapt_step_size": "yes"}, "adapt_step_size"),
-        ({"metropolis": "auto"}, "metropolis"),
-        ({"mcmc": "hmc", "metropolis": False}, "metropolis"),
-        ({"persistent": 1.5}, "persistent"),
-        ({"replay_buffer_size": 0}, "replay_buffer_size"),
+        ({"sampler": "nuts"}, "'sampler'"),
+        ({"sampler": hmc(n_transitions=0)}, "sampler__n_transitions"),
+        ({"sampler": hmc(n_transitions=2.5)}, "sampler__n_transitions"),
+        ({"sampler": hmc(step_size=0.0)}, "sampler__step_size"),
+        ({"sampler": hmc(step_size=-1.0)}, "sampler__step_size"),
+        ({"sampler": hmc(n_steps=0)}, "sampler__n_steps"),
+        ({"sampler": hmc(adaptation="yes")}, "sampler__adaptation"),
+        ({"sampler": hmc(metropolis="yes")}, "sampler__metropolis"),
+        ({"sampler": hmc(metropolis=False)}, "sampler__metropolis"),
+        ({"sampler": hmc(adaptation="learned")}, "sampler__adaptation"),
+        ({"sampler": langevin(metropolis=False, adaptation="acceptance")}, "adaptation"),
+        ({"replay_buffer_size": 1.5}, "replay_buffer_size"),
+        ({"replay_buffer_size": -1}, "replay_buffer_size"),
         ({"reinit_probability": 1.5}, "reinit_probability"),
         ({"reinit_probability": -0.1}, "reinit_probability"),
+        # Restarts only apply to persistent chains.
+        ({"reinit_probability": 0.5}, "reinit_probability"),
         ({"energy_penalty": -1.0}, "energy_penalty"),
-        ({"gradient_clip": 0.0}, "gradient_clip"),
-        ({"gradient_clip": "none"}, "gradient_clip"),
-        ({"sampling_steps": 0}, "sampling_steps"),
+        ({"sampler": hmc(gradient_clip=0.0)}, "sampler__gradient_clip"),
+        ({"sampler": hmc(gradient_clip="none")}, "sampler__gradient_clip"),
         ({"batch_size": 0}, "batch_size"),
-        ({"hidden_layer_sizes": (0, 3)}, "hidden_layer_sizes"),
+        ({"energy_model": MLP((0, 3))}, "energy_model__hidden_layer_sizes"),
     ],
 )
 def test_parameter_validation_messages(moons, params, message):
@@ -158,18 +178,59 @@ def test_parameter_validation_messages(moons, params, message):
         fast_cd(**params).fit(moons)
 
 
+def test_sample_validates_n_transitions(fitted):
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="n_transitions"):
+            fitted.sample(3, n_transitions=bad)
+    assert fitted.sample(3, random_state=0, n_transitions=4).shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "sampler, message",
+    [
+        # Fields of ADE's learned sampler, away from their defaults.
+        (HMC(entropy_weight=2.0), "sampler__entropy_weight"),
+        (HMC(momentum_clip=None), "sampler__momentum_clip"),
+        (HMC(step_size_shape="per_step"), "sampler__step_size_shape"),
+        (Langevin(gradient_checkpointing=True), "sampler__gradient_checkpointing"),
+        (HMC(sample_clip=1.0), "sampler__sample_clip"),
+        (HMC(momentum_penalty=2.0), "sampler__momentum_penalty"),
+        # ADE-only samplers.
+        (GHMC(), "'sampler'"),
+        ("ghmc", "'sampler'"),
+        ("deterministic_langevin", "'sampler'"),
+    ],
+)
+def test_ade_only_sampler_settings_are_refused(moons, sampler, message):
+    """Contrastive divergence's chains are fixed MCMC: a setting of ADE's learned sampler is
+    refused (naming the parameter) rather than silently ignored."""
+    with pytest.raises(ValueError, match=message):
+        fast_cd(sampler=sampler).fit(moons)
+
+
+def test_default_sampler_is_cd15_hmc(moons):
+    """``sampler="hmc"`` is HMC() with ``n_transitions="auto"``: the old default chain of 15
+    transitions of 5 leapfrog steps (the paper's CD-15)."""
+    params = {"max_iter": 2, "batch_size": 16}
+    by_name = fast_cd(sampler="hmc", **params).fit(moons)
+    explicit = fast_cd(sampler=HMC(n_steps=5, n_transitions=15), **params).fit(moons)
+    assert ContrastiveDivergenceEstimator().get_params()["sampler"] == "hmc"
+    np.testing.assert_array_equal(by_name.score_samples(moons), explicit.score_samples(moons))
+    assert by_name.history_ == explicit.history_
+
+
 def test_hmc_needs_metropolis_but_langevin_may_drop_it(moons):
     """HMC is always corrected (documented); unadjusted Langevin is allowed and never rejects."""
-    with pytest.raises(ValueError, match="mcmc='langevin'"):
-        fast_cd(metropolis=False).fit(moons)
-    ula = fast_cd(mcmc="langevin", metropolis=False).fit(moons)
+    with pytest.raises(ValueError, match="sampler__metropolis"):
+        fast_cd(sampler=hmc(metropolis=False)).fit(moons)
+    ula = fast_cd(sampler=langevin(metropolis=False)).fit(moons)
     assert ula.history_["acceptance_rate"] == [1.0] * 8
-    # No rejection rate, so adapt_step_size (on by default) has nothing to follow.
-    assert ula.step_size_ == 0.1 and ula.history_["step_size"] == [0.1] * 8
+    # No rejection rate, so adaptation="auto" means a fixed step size.
+    assert ula.step_size_.item() == 0.1 and ula.history_["step_size"] == [0.1] * 8
 
 
 def test_langevin_metropolis_records_acceptance(moons):
-    est = fast_cd(mcmc="langevin", metropolis=True, step_size=0.5, max_iter=10).fit(moons)
+    est = fast_cd(sampler=langevin(metropolis=True, step_size=0.5), max_iter=10).fit(moons)
     rates = est.history_["acceptance_rate"]
     assert len(rates) == 10 and all(0.0 <= r <= 1.0 for r in rates)
     assert min(rates) < 1.0  # a real Metropolis test rejects some proposals at this step
@@ -180,12 +241,12 @@ def test_langevin_metropolis_records_acceptance(moons):
 def test_step_size_adaptation_moves_toward_target(mcmc, start):
     """From too large a step (acceptance near 0) or too small (near 1) the step size moves so
     that the acceptance approaches the target (0.65 for HMC, 0.574 for MALA)."""
+    chain = {"hmc": hmc, "langevin": langevin}[mcmc]
     X = np.random.RandomState(0).normal(size=(500, 2))
     # A fixed (lr ~ 0) Gaussian energy isolates the adaptation from the learning.
     est = fast_cd(
-        mcmc=mcmc,
+        sampler=chain(step_size=start),
         energy_model="gaussian",
-        step_size=start,
         learning_rate_init=1e-9,
         max_iter=150,
         batch_size=64,
@@ -195,23 +256,23 @@ def test_step_size_adaptation_moves_toward_target(mcmc, start):
     rates = np.array(est.history_["acceptance_rate"])
     assert steps[0] == start
     if start > 1:
-        assert rates[0] < target and est.step_size_ < start
+        assert rates[0] < target and est.step_size_.item() < start
         assert np.all(np.diff(steps[:10]) < 0)
     else:
-        assert rates[0] > target and est.step_size_ > start
+        assert rates[0] > target and est.step_size_.item() > start
         assert np.all(np.diff(steps[:10]) > 0)
     assert abs(rates[-10:].mean() - target) < 0.1
     assert abs(rates[-10:].mean() - target) < abs(rates[0] - target)
     frozen = fast_cd(
-        mcmc=mcmc, energy_model="gaussian", step_size=start, adapt_step_size=False
+        sampler=chain(step_size=start, adaptation="fixed"), energy_model="gaussian"
     ).fit(X)
-    assert frozen.step_size_ == start and set(frozen.history_["step_size"]) == {start}
+    assert frozen.step_size_.item() == start and set(frozen.history_["step_size"]) == {start}
 
 
 def test_replay_buffer_reinitialisation_proportion(moons):
     """Over many draws the fraction of restarted chains is reinit_probability within 4
     binomial standard errors; restarted rows are exactly the rows that left the buffer."""
-    est = fast_cd(persistent=True, replay_buffer_size=100, batch_size=64, max_iter=1)
+    est = fast_cd(replay_buffer_size=100, batch_size=64, max_iter=1)
     est.fit(moons)
     probability = est.reinit_probability
     assert probability == 0.05
@@ -231,7 +292,7 @@ def test_replay_buffer_reinitialisation_proportion(moons):
 
 
 def test_replay_buffer_persists_across_partial_fit_and_warm_start(moons):
-    est = fast_cd(persistent=True, replay_buffer_size=50, batch_size=100)
+    est = fast_cd(replay_buffer_size=50, batch_size=100)
     est.partial_fit(moons)
     buffer = est.replay_buffer_
     assert buffer.shape == (50, 2)
@@ -242,16 +303,16 @@ def test_replay_buffer_persists_across_partial_fit_and_warm_start(moons):
     assert not torch.equal(est.replay_buffer_, first)
     assert est.n_iter_ == 6
 
-    warm = fast_cd(persistent=True, replay_buffer_size=50, warm_start=True).fit(moons)
+    warm = fast_cd(replay_buffer_size=50, warm_start=True).fit(moons)
     buffer = warm.replay_buffer_
     first = buffer.clone()
-    step_size = warm.step_size_
+    step_size = warm.step_size_.item()
     warm.fit(moons)
     assert warm.replay_buffer_ is buffer and warm.replay_buffer_.shape == (50, 2)
     assert not torch.equal(warm.replay_buffer_, first)
     assert warm.history_["step_size"][8] == step_size  # the adapted step size carries over
     # Without warm_start a new fit starts a new buffer (the same one, by random_state).
-    cold = fast_cd(persistent=True, replay_buffer_size=50).fit(moons)
+    cold = fast_cd(replay_buffer_size=50).fit(moons)
     fresh = clone(cold).set_params(max_iter=0).fit(moons).replay_buffer_
     cold.set_params(max_iter=0).fit(moons)
     assert torch.equal(cold.replay_buffer_, fresh)
@@ -259,10 +320,11 @@ def test_replay_buffer_persists_across_partial_fit_and_warm_start(moons):
 
 def test_small_buffer_moves_every_chain(moons):
     """A buffer smaller than batch_size: every stored chain moves every iteration."""
-    est = fast_cd(persistent=True, replay_buffer_size=8, reinit_probability=0.0, max_iter=0)
+    est = fast_cd(replay_buffer_size=8, reinit_probability=0.0, max_iter=0)
     est.set_params(warm_start=True).fit(moons)
     before = est.replay_buffer_.clone()
-    est.set_params(max_iter=1, mcmc="hmc", step_size=0.5).fit(moons)
+    est.set_params(max_iter=1, sampler__step_size=0.5).fit(moons)
+    assert est.get_params()["sampler"] == hmc(step_size=0.5)
     assert (est.replay_buffer_ != before).any(-1).sum() >= 6  # all but rejected chains
 
 
@@ -282,15 +344,18 @@ class _WalledEnergy(torch.nn.Module):
 # The quadrature refuses an energy with infinite values, so log Z is NaN (with a warning) here.
 @pytest.mark.filterwarnings("ignore:.*log-partition estimate is not finite:RuntimeWarning")
 @pytest.mark.parametrize(
-    "params", [{"mcmc": "hmc"}, {"mcmc": "langevin"}, {"mcmc": "langevin", "metropolis": False}]
+    "sampler",
+    [
+        hmc(step_size=1.0, adaptation="fixed"),
+        langevin(step_size=1.0, adaptation="fixed"),
+        langevin(step_size=1.0, adaptation="fixed", metropolis=False),
+    ],
 )
-def test_divergences_are_counted_and_rejected(moons, params):
+def test_divergences_are_counted_and_rejected(moons, sampler):
     est = fast_cd(
         energy_model=_WalledEnergy,
-        step_size=1.0,
-        adapt_step_size=False,
+        sampler=sampler,
         learning_rate_init=1e-6,
-        **params,
     ).fit(moons)
     assert est.n_divergences_ > 0
     assert np.all(np.isfinite(est.history_["energy_samples"]))
@@ -322,8 +387,7 @@ def test_gaussian_parameter_recovery(n_features):
     X = rng.normal(size=(n_samples, n_features)) * std + mean
     est = ContrastiveDivergenceEstimator(
         energy_model="gaussian",
-        n_mcmc_steps=3,
-        n_leapfrog_steps=3,
+        sampler=HMC(n_steps=3, n_transitions=3),
         learning_rate_init=5e-2,
         max_iter=0,
         warm_start=True,
@@ -345,7 +409,8 @@ def test_gaussian_parameter_recovery(n_features):
 
 @pytest.mark.parametrize("mcmc", ["hmc", "langevin"])
 def test_float64_training(moons, mcmc):
-    est = fast_cd(dtype="float64", mcmc=mcmc, persistent=True).fit(moons)
+    sampler = {"hmc": hmc(), "langevin": langevin()}[mcmc]
+    est = fast_cd(dtype="float64", sampler=sampler, replay_buffer_size=64).fit(moons)
     assert next(est.energy_model_.parameters()).dtype == torch.float64
     assert est.replay_buffer_.dtype == torch.float64
     assert np.isfinite(est.score(moons))

@@ -12,15 +12,24 @@ from sklearn.preprocessing import StandardScaler
 
 from adesk import ADEDensityEstimator, ScoreMatchingEstimator
 from adesk.datasets import make_toy
+from adesk.energies import MLP
+from adesk.partition import AutoPartition
+from adesk.samplers import HMC
 
-SMALL = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=8,
-    batch_size=32,
-    partition_resolution=16,
-    random_state=0,
-    device="auto",
-)
+MAX_ITER = 8
+
+
+def small(**overrides):
+    """Small settings every family takes (fresh parameter objects for each estimator)."""
+    params = dict(
+        energy_model=MLP((16, 16)),
+        max_iter=MAX_ITER,
+        batch_size=32,
+        partition=AutoPartition(resolution=16),
+        random_state=0,
+        device="auto",
+    )
+    return {**params, **overrides}
 
 
 def _record_pid(estimator, iteration, logs):
@@ -28,11 +37,13 @@ def _record_pid(estimator, iteration, logs):
 
 
 def _search(n_jobs):
-    pipeline = make_pipeline(StandardScaler(), ADEDensityEstimator(n_steps=2, **SMALL))
+    pipeline = make_pipeline(
+        StandardScaler(), ADEDensityEstimator(sampler=HMC(n_steps=2), **small())
+    )
     grid = {
         "adedensityestimator": [
-            ADEDensityEstimator(n_steps=2, **SMALL),
-            ScoreMatchingEstimator(**SMALL),
+            ADEDensityEstimator(sampler=HMC(n_steps=2), **small()),
+            ScoreMatchingEstimator(**small()),
         ],
         "adedensityestimator__learning_rate_init": [1e-3, 3e-3],
     }
@@ -52,7 +63,7 @@ def test_grid_search_on_a_dask_cluster_matches_the_local_search():
         with joblib.parallel_backend("dask"):
             remote = _search(-1).fit(X)
             # Fits run in the workers' processes: each records where it trained.
-            recorder = ScoreMatchingEstimator(**{**SMALL, "callbacks": _record_pid})
+            recorder = ScoreMatchingEstimator(**small(callbacks=_record_pid))
             fitted = cross_validate(recorder, X, cv=KFold(2), n_jobs=-1, return_estimator=True)[
                 "estimator"
             ]
@@ -65,5 +76,5 @@ def test_grid_search_on_a_dask_cluster_matches_the_local_search():
     # The estimators came back from the workers, with histories written there.
     assert len(worker_pids) == 2 and os.getpid() not in worker_pids
     for est in fitted:
-        assert est.n_iter_ == SMALL["max_iter"]
+        assert est.n_iter_ == MAX_ITER
         assert set(est.history_["pid"]) <= worker_pids

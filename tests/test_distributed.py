@@ -1,5 +1,6 @@
 """Data-parallel training (``distributed="ddp"``) on 2 gloo processes, and ``adesk.train``."""
 
+import copy
 import json
 import os
 import subprocess
@@ -14,23 +15,37 @@ import torch.multiprocessing as mp
 import adesk
 from adesk import ADEDensityEstimator, ScoreMatchingEstimator
 from adesk.datasets import make_toy
+from adesk.energies import MLP
+from adesk.partition import AutoPartition
+from adesk.samplers import HMC
 
 SCORE_MATCHING = dict(
     method="exact",
-    hidden_layer_sizes=(16, 16),
+    energy_model=MLP((16, 16)),
     batch_size=64,
     max_iter=6,
     learning_rate_init=1e-2,
-    partition_resolution=32,
+    partition=AutoPartition(resolution=32),
+    random_state=0,
+    device="cpu",
+)
+#: ``SCORE_MATCHING`` as JSON gives it to ``adesk.train`` (parameter objects by their fields).
+SCORE_MATCHING_JSON = dict(
+    method="exact",
+    energy_model__hidden_layer_sizes=[16, 16],
+    batch_size=64,
+    max_iter=6,
+    learning_rate_init=1e-2,
+    partition__resolution=32,
     random_state=0,
     device="cpu",
 )
 ADE = dict(
-    hidden_layer_sizes=(32, 32),
+    energy_model=MLP((32, 32)),
     batch_size=128,
     max_iter=400,
-    n_steps=5,
-    partition_resolution=64,
+    sampler=HMC(n_steps=5),
+    partition=AutoPartition(resolution=64),
     random_state=0,
     device="cpu",
 )
@@ -42,8 +57,8 @@ def _data(n_samples=2000, random_state=0):
 
 def _estimator(job, distributed):
     if job == "score_matching":
-        return ScoreMatchingEstimator(distributed=distributed, **SCORE_MATCHING)
-    return ADEDensityEstimator(distributed=distributed, **ADE)
+        return ScoreMatchingEstimator(distributed=distributed, **copy.deepcopy(SCORE_MATCHING))
+    return ADEDensityEstimator(distributed=distributed, **copy.deepcopy(ADE))
 
 
 def _worker(rank, world_size, init_file, job, out_dir):
@@ -120,7 +135,11 @@ def test_batch_size_must_split_evenly(tmp_path):
     )
     try:
         est = ScoreMatchingEstimator(
-            distributed="ddp", batch_size=63, max_iter=2, partition_resolution=16, device="cpu"
+            distributed="ddp",
+            batch_size=63,
+            max_iter=2,
+            partition=AutoPartition(resolution=16),
+            device="cpu",
         ).fit(_data(200))
         assert est.n_iter_ == 2
     finally:
@@ -135,7 +154,7 @@ def test_batch_size_must_split_evenly(tmp_path):
 def test_torchrun_entry_point_writes_an_ordinary_estimator(tmp_path):
     config = {
         "estimator": "ScoreMatchingEstimator",
-        "params": {**SCORE_MATCHING, "max_iter": 3},
+        "params": {**SCORE_MATCHING_JSON, "max_iter": 3},
         "data": {"toy": "moons", "n_samples": 500, "random_state": 0},
         "output": str(tmp_path / "model.pt"),
         "backend": "gloo",
@@ -158,6 +177,9 @@ def test_torchrun_entry_point_writes_an_ordinary_estimator(tmp_path):
     assert "on 2 processes (gloo): 3 iterations" in result.stdout
     est = adesk.load(tmp_path / "model.pt")
     assert est.distributed == "none"
+    params = est.get_params()
+    assert params["energy_model__hidden_layer_sizes"] == [16, 16]
+    assert params["partition"] == AutoPartition(resolution=32)
     assert np.isfinite(est.score(_data(200)))
 
 

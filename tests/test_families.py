@@ -13,26 +13,33 @@ from adesk import (
     ScoreMatchingEstimator,
 )
 from adesk.datasets import make_toy
+from adesk.energies import MLP
+from adesk.initial import Flow
+from adesk.partition import AutoPartition
+from adesk.samplers import HMC
 
-SMALL = dict(
-    hidden_layer_sizes=(16, 16),
-    max_iter=10,
-    batch_size=32,
-    partition_resolution=32,
-    random_state=0,
-    device="cpu",
-)
+
+def small():
+    """Small settings every family takes (fresh parameter objects for each estimator)."""
+    return dict(
+        energy_model=MLP((16, 16)),
+        max_iter=10,
+        batch_size=32,
+        partition=AutoPartition(resolution=32),
+        random_state=0,
+        device="cpu",
+    )
 
 
 def test_grid_search_across_estimator_families():
     """``score`` is a normalised log-likelihood for every family, so one search ranks them."""
     X = make_toy("moons", 300, random_state=0)
     candidates = [
-        ADEDensityEstimator(n_steps=2, **SMALL),
-        ContrastiveDivergenceEstimator(n_mcmc_steps=2, n_leapfrog_steps=2, **SMALL),
-        ScoreMatchingEstimator(sampling_steps=2, **SMALL),
-        NoiseContrastiveEstimator(sampling_steps=2, **SMALL),
-        FlowDualEstimator(n_flow_layers=2, **SMALL),
+        ADEDensityEstimator(sampler=HMC(n_steps=2), **small()),
+        ContrastiveDivergenceEstimator(sampler=HMC(n_steps=2, n_transitions=2), **small()),
+        ScoreMatchingEstimator(**small()),
+        NoiseContrastiveEstimator(**small()),
+        FlowDualEstimator(flow=Flow(n_layers=2), **small()),
     ]
     pipe = Pipeline([("scale", StandardScaler()), ("density", candidates[0])])
     search = GridSearchCV(pipe, {"density": candidates}, cv=2).fit(X)
@@ -45,4 +52,5 @@ def test_grid_search_across_estimator_families():
     best = search.best_estimator_
     assert np.all(np.isfinite(best.score_samples(X[:4])))
     # The pipeline scores; sampling goes through the fitted density step (scaled units).
-    assert best.named_steps["density"].sample(5, random_state=0).shape == (5, 2)
+    density = best.named_steps["density"]
+    assert density.sample(5, random_state=0, n_transitions=2).shape == (5, 2)

@@ -11,9 +11,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adesk.datasets import make_toy
-from adesk.energies import GaussianEnergy
+from adesk.energies import MLP, GaussianEnergy
 from adesk.estimators._flow_dual import FlowDualEstimator
-from adesk.initial import FlowInitial
+from adesk.initial import Flow, FlowInitial
+from adesk.partition import AutoPartition
 
 from ._configs import fast_flow_dual
 
@@ -21,7 +22,11 @@ from ._configs import fast_flow_dual
 @parametrize_with_checks(
     [
         fast_flow_dual(),
-        fast_flow_dual(flow="realnvp", sampler_updates=2, gradient_penalty=0.0),
+        fast_flow_dual(
+            flow=Flow(n_layers=2, layer="realnvp", hidden_layer_sizes=(8,)),
+            sampler_updates=2,
+            gradient_penalty=0.0,
+        ),
         fast_flow_dual(energy_model="gaussian", sampler_learning_rate=1e-2),
     ]
 )
@@ -40,13 +45,12 @@ def trained():
     X = make_toy("moons", 1000, random_state=0)
     return {
         flow: FlowDualEstimator(
-            flow=flow,
+            flow=Flow(layer=flow, hidden_layer_sizes=(32,) if flow == "realnvp" else None),
             max_iter=150,
             learning_rate_init=1e-2,
-            hidden_layer_sizes=(32, 32),
+            energy_model=MLP((32, 32)),
             batch_size=128,
-            flow_hidden_layer_sizes=(32,),
-            partition_resolution=64,
+            partition=AutoPartition(resolution=64),
             random_state=0,
             device="cpu",
         ).fit(X)
@@ -97,7 +101,10 @@ def test_fit_sets_attributes_and_history(moons):
 
 
 def test_flow_types_and_learning_rates(moons):
-    est = fast_flow_dual(flow="realnvp", n_flow_layers=3, sampler_learning_rate=0.05)
+    est = fast_flow_dual(
+        flow=Flow(n_layers=3, layer="realnvp", hidden_layer_sizes=(8,)),
+        sampler_learning_rate=0.05,
+    )
     est.fit(moons)
     assert len(est.flow_.layers) == 3
     assert type(est.flow_.layers[0]).__name__ == "AffineCoupling"
@@ -141,24 +148,37 @@ def test_global_rng_untouched(moons):
 
 
 def test_grid_search_and_pipeline(moons):
-    search = GridSearchCV(fast_flow_dual(), {"flow": ["planar", "realnvp"]}, cv=3).fit(moons)
-    assert search.best_params_["flow"] in ("planar", "realnvp")
+    search = GridSearchCV(fast_flow_dual(), {"flow__layer": ["planar", "realnvp"]}, cv=3)
+    search.fit(moons)
+    assert search.best_params_["flow__layer"] in ("planar", "realnvp")
     assert np.isfinite(search.best_score_)
+    flows = [Flow(n_layers=2), Flow(n_layers=2, layer="realnvp", hidden_layer_sizes=(8,))]
+    search = GridSearchCV(fast_flow_dual(), {"flow": flows}, cv=3).fit(moons)
+    assert search.best_params_["flow"] in flows
+    # The string shortcuts still work.
+    search = GridSearchCV(fast_flow_dual(), {"flow": ["planar", "realnvp"]}, cv=2).fit(moons)
+    assert search.best_params_["flow"] in ("planar", "realnvp")
     pipe = make_pipeline(StandardScaler(), fast_flow_dual()).fit(moons)
     assert np.isfinite(pipe.score(moons))
     assert pipe.score_samples(moons[:3]).shape == (3,)
-    copy = clone(fast_flow_dual(n_flow_layers=4))
-    assert copy.n_flow_layers == 4
+    copy = clone(fast_flow_dual(flow=Flow(n_layers=4)))
+    assert copy.get_params()["flow__n_layers"] == 4
 
 
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"flow": "maf"}, "flow"),
-        ({"n_flow_layers": 0}, "n_flow_layers"),
-        ({"n_flow_layers": 2.5}, "n_flow_layers"),
-        ({"flow_hidden_layer_sizes": (0,)}, "flow_hidden_layer_sizes"),
-        ({"flow_hidden_layer_sizes": (8, -1)}, "flow_hidden_layer_sizes"),
+        ({"flow": "maf"}, "'flow'"),
+        ({"flow": Flow(n_layers=0)}, "flow__n_layers"),
+        ({"flow": Flow(n_layers=2.5)}, "flow__n_layers"),
+        ({"flow": Flow(layer="maf")}, "flow__layer"),
+        ({"flow": Flow(layer="realnvp", hidden_layer_sizes=(0,))}, "flow__hidden_layer_sizes"),
+        (
+            {"flow": Flow(layer="realnvp", hidden_layer_sizes=(8, -1))},
+            "flow__hidden_layer_sizes",
+        ),
+        # Planar layers have no conditioners to size.
+        ({"flow": Flow(hidden_layer_sizes=(8,))}, "flow__hidden_layer_sizes"),
         ({"sampler_learning_rate": 0.0}, "sampler_learning_rate"),
         ({"sampler_learning_rate": "fast"}, "sampler_learning_rate"),
         ({"sampler_updates": 0}, "sampler_updates"),
@@ -166,7 +186,7 @@ def test_grid_search_and_pipeline(moons):
         ({"gradient_penalty": -0.1}, "gradient_penalty"),
         ({"gradient_penalty": None}, "gradient_penalty"),
         ({"batch_size": 0}, "batch_size"),
-        ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
+        ({"energy_model": MLP(())}, "energy_model__hidden_layer_sizes"),
     ],
 )
 def test_parameter_validation_messages(moons, params, message):
@@ -213,7 +233,7 @@ def test_sample_draws_from_the_flow(trained, flow):
         log_density, log_q.double().numpy() - np.log(est.scale_).sum(), atol=2e-3
     )
     # MCMC refinement of the fitted energy still starts from the flow's draws.
-    refined = est.sample(50, random_state=7, n_mcmc_steps=2)
+    refined = est.sample(50, random_state=7, n_transitions=2)
     assert refined.shape == (50, 2) and np.all(np.isfinite(refined))
 
 
@@ -275,7 +295,8 @@ def test_training_improves_the_flow(trained):
     X_test = make_toy("moons", 1000, random_state=1)
     for est in trained.values():
         start = FlowDualEstimator(flow=est.flow, max_iter=0, random_state=0, device="cpu")
-        start.set_params(partition_resolution=16).fit(make_toy("moons", 1000, random_state=0))
+        start.set_params(partition=AutoPartition(resolution=16))
+        start.fit(make_toy("moons", 1000, random_state=0))
         assert est.flow_log_prob(X_test).mean() > start.flow_log_prob(X_test).mean() + 0.05
 
 
@@ -325,14 +346,12 @@ def test_gaussian_parameter_recovery(n_features, flow, start):
 
     est = FlowDualEstimator(
         energy_model=energy_model,
-        flow=flow,
-        flow_hidden_layer_sizes=(16,),
+        flow=Flow(layer=flow, hidden_layer_sizes=(16,) if flow == "realnvp" else None),
         gradient_penalty=0.0,
         max_iter=500,
         early_stopping=False,
         learning_rate_init=1e-2,
-        partition_resolution=64,
-        partition_n_samples=256,
+        partition=AutoPartition(resolution=64, n_samples=256),
         random_state=0,
         device="cpu",
     ).fit(X)
@@ -366,7 +385,7 @@ def test_gradient_penalty_bias_matches_theory():
         gradient_penalty=0.1,
         max_iter=500,
         learning_rate_init=1e-2,
-        partition_resolution=64,
+        partition=AutoPartition(resolution=64),
         random_state=0,
         device="cpu",
     ).fit(X)

@@ -7,20 +7,39 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adesk import ADEDensityEstimator, ContrastiveDivergenceEstimator
 from adesk.datasets import load_digits_images
-from adesk.energies import ConvEnergy
-from adesk.initial import ImageLatentInitial
+from adesk.energies import MLP, Conv, ConvEnergy
+from adesk.initial import Empirical, ImageLatentInitial
+from adesk.partition import AIS, AutoPartition
+from adesk.samplers import GHMC, HMC
 
-TINY = dict(
-    max_iter=3,
-    n_steps=2,
-    batch_size=16,
-    partition="ais",
-    partition_n_samples=16,
-    partition_n_temperatures=3,
-    random_state=0,
-    device="cpu",
-)
-CHECKS_TINY = dict(TINY, partition="auto", partition_resolution=16)
+
+def tiny(**overrides):
+    """Tiny training settings (fresh parameter objects): 3 iterations, a 3-temperature AIS."""
+    params = dict(
+        max_iter=3,
+        batch_size=16,
+        partition=AIS(n_samples=16, n_temperatures=3),
+        random_state=0,
+        device="cpu",
+    )
+    return {**params, **overrides}
+
+
+def checks_tiny(**overrides):
+    """``tiny`` with the automatic log Z (quadrature in 2-D) for the scikit-learn checks."""
+    partition = AutoPartition(resolution=16, n_samples=16, n_temperatures=3)
+    return tiny(partition=partition, **overrides)
+
+
+def tiny_ade(**overrides):
+    """ADE with a 2-step HMC sampler and the tiny settings."""
+    return ADEDensityEstimator(**tiny(sampler=HMC(n_steps=2), **overrides))
+
+
+def tiny_preset(n_steps=2, **overrides):
+    """The image preset with ``n_steps`` GHMC steps (its other sampler settings kept)."""
+    est = ADEDensityEstimator.image_preset(**overrides)
+    return est.set_params(sampler__n_steps=n_steps)
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +49,13 @@ def digits():
 
 @pytest.fixture(scope="module")
 def preset_fit(digits):
-    return ADEDensityEstimator.image_preset(**TINY).fit(digits)
+    return tiny_preset(**tiny()).fit(digits)
 
 
 @parametrize_with_checks(
     [
-        ADEDensityEstimator(energy_model="conv", **CHECKS_TINY),
-        ADEDensityEstimator.image_preset(**CHECKS_TINY),
+        ADEDensityEstimator(energy_model="conv", sampler=HMC(n_steps=2), **checks_tiny()),
+        tiny_preset(**checks_tiny()),
     ]
 )
 def test_sklearn_compatible_image_configurations(estimator, check):
@@ -56,7 +75,7 @@ def test_image_layout_round_trip(preset_fit, digits):
 
 def test_flat_input_with_image_shape_keeps_the_flat_layout(digits):
     flat = digits.reshape(len(digits), -1)
-    est = ADEDensityEstimator(energy_model="conv", image_shape=(1, 8, 8), **TINY).fit(flat)
+    est = tiny_ade(energy_model=Conv(image_shape=(1, 8, 8))).fit(flat)
     assert est.image_shape_ == (1, 8, 8)
     assert isinstance(est.energy_model_, ConvEnergy)
     assert est.energy_model_.image_shape == (1, 8, 8)
@@ -67,12 +86,12 @@ def test_flat_input_with_image_shape_keeps_the_flat_layout(digits):
 def test_image_shape_is_validated(digits, image_shape):
     flat = digits.reshape(len(digits), -1)
     with pytest.raises(ValueError, match="image_shape"):
-        ADEDensityEstimator(energy_model="conv", image_shape=image_shape, **TINY).fit(flat)
+        tiny_ade(energy_model=Conv(image_shape=image_shape)).fit(flat)
 
 
 def test_image_shape_must_match_the_images(digits):
     with pytest.raises(ValueError, match="does not match"):
-        ADEDensityEstimator(image_shape=(4, 4, 4), **TINY).fit(digits)
+        tiny_ade(energy_model=Conv(image_shape=(4, 4, 4))).fit(digits)
 
 
 def test_preset_builds_the_papers_pieces(preset_fit):
@@ -95,13 +114,16 @@ def test_preset_builds_the_papers_pieces(preset_fit):
 
 
 def test_nonparametric_preset(digits):
-    est = ADEDensityEstimator.image_preset(
-        nonparametric=True, **{**TINY, "n_steps": 3}, replay_buffer_size=32
-    )
-    assert est.initial == "data" and est.n_steps == 3
+    est = tiny_preset(n_steps=3, nonparametric=True, **tiny())
+    est.set_params(initial__replay_buffer_size=32)
+    assert isinstance(est.initial, Empirical) and est.sampler.n_steps == 3
+    # The nested settings changed; the preset's others stayed.
+    assert est.initial.reinit_probability == 0.1 and est.initial.reinit_scale == 2.0
+    assert isinstance(est.sampler, GHMC) and est.sampler.momentum_map == "gradient"
     est.fit(digits)
     assert est.replay_buffer_.shape == (32, 64)
-    assert ADEDensityEstimator.image_preset(nonparametric=True).n_steps == 60
+    preset = ADEDensityEstimator.image_preset(nonparametric=True)
+    assert preset.sampler.n_steps == 60 and preset.initial.replay_buffer_size == 10000
 
 
 @pytest.mark.parametrize("mask_shape", [(8, 8), (1, 8, 8), (6, 1, 8, 8)], ids=["HW", "CHW", "NCHW"])
@@ -109,7 +131,7 @@ def test_complete_never_changes_observed_pixels(preset_fit, digits, mask_shape):
     rng = np.random.default_rng(0)
     mask = rng.random(mask_shape) < 0.5
     X = digits[:6]
-    completed, steps = preset_fit.complete(X, mask, n_steps=3, random_state=0, return_steps=True)
+    completed, steps = preset_fit.complete(X, mask, n_rounds=3, random_state=0, return_steps=True)
     full_mask = np.broadcast_to(mask, X.shape)
     assert completed.shape == X.shape and len(steps) == 4
     np.testing.assert_array_equal(completed[~full_mask], X[~full_mask])
@@ -117,15 +139,15 @@ def test_complete_never_changes_observed_pixels(preset_fit, digits, mask_shape):
         np.testing.assert_array_equal(step[~full_mask], X[~full_mask])
     # The missing pixels were filled (and moved by the dynamics).
     assert not np.allclose(steps[0][full_mask], steps[-1][full_mask])
-    again = preset_fit.complete(X, mask, n_steps=3, random_state=0)
+    again = preset_fit.complete(X, mask, n_rounds=3, random_state=0)
     np.testing.assert_array_equal(again, completed)
 
 
 def test_complete_validates_its_arguments(preset_fit, digits):
     with pytest.raises(ValueError, match="mask"):
         preset_fit.complete(digits[:2], np.zeros((3, 3), bool))
-    with pytest.raises(ValueError, match="n_steps"):
-        preset_fit.complete(digits[:2], np.zeros((8, 8), bool), n_steps=0)
+    with pytest.raises(ValueError, match="n_rounds"):
+        preset_fit.complete(digits[:2], np.zeros((8, 8), bool), n_rounds=0)
 
 
 def test_other_estimators_accept_images(digits):
@@ -133,22 +155,19 @@ def test_other_estimators_accept_images(digits):
         energy_model="conv",
         standardize="global",
         max_iter=2,
-        n_mcmc_steps=2,
+        sampler=HMC(n_transitions=2),
         batch_size=16,
-        sampling_steps=2,
-        partition="ais",
-        partition_n_samples=16,
-        partition_n_temperatures=3,
+        partition=AIS(n_samples=16, n_temperatures=3),
         random_state=0,
     ).fit(digits)
-    assert est.sample(2, random_state=0).shape == (2, 1, 8, 8)
+    assert est.sample(2, random_state=0, n_transitions=2).shape == (2, 1, 8, 8)
     assert np.isfinite(est.score(digits[:50]))
 
 
 @pytest.mark.parametrize("standardize", ["per_feature", "global", "none"])
 def test_standardize_options(standardize):
     X = np.random.default_rng(0).normal(size=(200, 3)) * [1.0, 10.0, 0.1] + 5.0
-    est = ADEDensityEstimator(standardize=standardize, **TINY).fit(X)
+    est = tiny_ade(standardize=standardize).fit(X)
     if standardize == "per_feature":
         np.testing.assert_allclose(est.scale_, X.std(0))
     elif standardize == "global":
@@ -161,13 +180,15 @@ def test_standardize_options(standardize):
 
 
 @pytest.mark.parametrize(
-    "params", [{"energy_model": "conv"}, {"spectral_norm": True}], ids=["conv", "mlp-sn"]
+    "params",
+    [{"energy_model": "conv"}, {"energy_model": MLP(spectral_norm=True)}],
+    ids=["conv", "mlp-sn"],
 )
 def test_spectrally_normalised_energies_pickle(params):
     import pickle
 
     X = np.random.default_rng(1).normal(size=(120, 4))
-    est = ADEDensityEstimator(**params, **TINY).fit(X)
+    est = tiny_ade(**params).fit(X)
     state = torch.random.get_rng_state()
     restored = pickle.loads(pickle.dumps(est))
     assert torch.equal(state, torch.random.get_rng_state())
@@ -186,5 +207,8 @@ def test_sample_initial_is_q0_alone(preset_fit):
 
 def test_preset_uses_a_cheaper_normalisation_budget():
     est = ADEDensityEstimator.image_preset()
-    assert (est.partition_n_samples, est.partition_n_temperatures) == (128, 100)
-    assert ADEDensityEstimator.image_preset(partition_n_samples=512).partition_n_samples == 512
+    assert est.partition == AutoPartition(n_samples=128, n_temperatures=100)
+    est.set_params(partition__n_samples=512)
+    assert est.get_params()["partition__n_samples"] == 512
+    # Each call builds its own parameter objects: the next preset is unchanged.
+    assert ADEDensityEstimator.image_preset().partition.n_samples == 128

@@ -5,6 +5,7 @@ function of a (learned) Gaussian energy, scipy's Gaussian log-density, and a bru
 sum of ``exp(-energy)`` over a box different from the estimator's.
 """
 
+import copy
 import math
 import warnings
 
@@ -23,27 +24,34 @@ from adesk import (
     NoiseContrastiveEstimator,
     ScoreMatchingEstimator,
 )
+from adesk.energies import MLP
+from adesk.initial import Empirical, Flow, Latent
 from adesk.metrics import log_likelihood, log_likelihood_scorer, transform_log_det
+from adesk.partition import AIS, AutoPartition, ImportanceSampling
+from adesk.samplers import GHMC, HMC, DeterministicLangevin
 
 SMALL = dict(
-    hidden_layer_sizes=(16, 16),
+    energy_model=MLP((16, 16)),
     max_iter=30,
     batch_size=64,
     random_state=0,
     device="cpu",
 )
 OWN = {
-    ADEDensityEstimator: dict(n_steps=2, max_initial_points=100, replay_buffer_size=64),
-    ContrastiveDivergenceEstimator: dict(n_mcmc_steps=3, n_leapfrog_steps=2, sampling_steps=4),
-    ScoreMatchingEstimator: dict(sampling_steps=4),
-    NoiseContrastiveEstimator: dict(sampling_steps=4),
-    FlowDualEstimator: dict(n_flow_layers=2, flow_hidden_layer_sizes=(8,)),
+    ADEDensityEstimator: dict(
+        sampler=HMC(n_steps=2), initial=Empirical(max_points=100, replay_buffer_size=64)
+    ),
+    ContrastiveDivergenceEstimator: dict(sampler=HMC(n_steps=2, n_transitions=3)),
+    ScoreMatchingEstimator: dict(),
+    NoiseContrastiveEstimator: dict(),
+    FlowDualEstimator: dict(flow=Flow(n_layers=2)),
 }
 ESTIMATORS = list(OWN)
 
 
 def small(cls, **overrides):
-    return cls(**{**SMALL, **OWN[cls], **overrides})
+    """``cls`` with the small settings (fresh copies of the parameter objects)."""
+    return cls(**{**copy.deepcopy({**SMALL, **OWN[cls]}), **overrides})
 
 
 def gaussian_data(n, d, seed):
@@ -78,7 +86,7 @@ def test_quadrature_matches_the_analytic_partition_in_2d(cls):
 
 @pytest.mark.parametrize("cls", [ADEDensityEstimator, FlowDualEstimator], ids=lambda c: c.__name__)
 def test_importance_uses_the_tractable_dual_sampler(cls):
-    params = {"initial": "gaussian", "replay_buffer_size": 0, "metropolis": False}
+    params = {"initial": "gaussian", "sampler": HMC(n_steps=2, metropolis=False)}
     params = params if cls is ADEDensityEstimator else {}
     X = gaussian_data(600, 5, seed=2)
     est = small(cls, energy_model="gaussian", partition="importance", **params).fit(X)
@@ -89,9 +97,9 @@ def test_importance_uses_the_tractable_dual_sampler(cls):
 @pytest.mark.parametrize(
     "params",
     [
-        {"sampler": "ghmc", "initial": "flow", "n_flow_layers": 2, "metropolis": False},
-        {"sampler": "deterministic_langevin", "initial": "gaussian", "logdet": "exact"},
-        {"sampler": "ghmc", "initial": "latent", "metropolis": False, "latent_dim": 2},
+        {"sampler": GHMC(n_steps=2, metropolis=False), "initial": Flow(n_layers=2)},
+        {"sampler": DeterministicLangevin(n_steps=2, logdet="exact"), "initial": "gaussian"},
+        {"sampler": GHMC(n_steps=2, metropolis=False, latent_dim=2), "initial": Latent()},
     ],
     ids=["ghmc-flow", "deterministic_langevin-gaussian", "ghmc-latent"],
 )
@@ -101,9 +109,7 @@ def test_dual_sampler_importance_weights_are_exact_for_other_embeddings(params):
     est = small(
         ADEDensityEstimator,
         energy_model="gaussian",
-        partition="importance",
-        partition_n_samples=40000,
-        replay_buffer_size=0,
+        partition=ImportanceSampling(n_samples=40000),
         **params,
     ).fit(X)
     assert est.partition_info_["proposal"] == "sampler"
@@ -133,7 +139,8 @@ def test_score_of_an_mlp_energy_matches_a_brute_force_grid():
     """Held-out log-likelihood against a grid sum over a wider box at another resolution."""
     X = gaussian_data(600, 2, seed=7)
     X_test = gaussian_data(200, 2, seed=8)
-    est = small(ADEDensityEstimator, dtype="float64", partition_resolution=300).fit(X)
+    partition = AutoPartition(resolution=300)
+    est = small(ADEDensityEstimator, dtype="float64", partition=partition).fit(X)
     low, high = X.min(0) - 2 * np.ptp(X, 0), X.max(0) + 2 * np.ptp(X, 0)
     axes = [np.linspace(a, b, 701) for a, b in zip(low, high)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
@@ -149,11 +156,11 @@ def test_score_of_an_mlp_energy_matches_a_brute_force_grid():
 
 def test_score_samples_is_deterministic_after_fit():
     X = gaussian_data(300, 4, seed=9)
-    est = small(ADEDensityEstimator, partition="ais", partition_n_temperatures=50).fit(X)
+    est = small(ADEDensityEstimator, partition=AIS(n_temperatures=50)).fit(X)
     first = est.score_samples(X)
     est.sample(10, random_state=1)
     np.testing.assert_array_equal(first, est.score_samples(X))
-    again = small(ADEDensityEstimator, partition="ais", partition_n_temperatures=50).fit(X)
+    again = small(ADEDensityEstimator, partition=AIS(n_temperatures=50)).fit(X)
     assert again.log_partition_ == est.log_partition_
 
 
@@ -186,21 +193,24 @@ def test_unnormalisable_energy_scores_nan_not_inf():
         est = small(ADEDensityEstimator, energy_model=Broken, max_iter=0).fit(X)
     assert math.isnan(est.score(X))
     search = GridSearchCV(
-        small(ADEDensityEstimator, max_iter=5, partition="ais", partition_n_temperatures=20),
-        {"energy_model": ["mlp", Broken]},
+        small(ADEDensityEstimator, max_iter=5, partition=AIS(n_temperatures=20)),
+        {"energy_model": [MLP((16, 16)), Broken]},
         cv=2,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         search.fit(X)
-    assert search.best_params_["energy_model"] == "mlp"
+    assert search.best_params_["energy_model"] == MLP((16, 16))
 
 
 def test_grid_search_across_families_picks_by_held_out_log_likelihood():
     X = gaussian_data(240, 2, seed=12)
     pipeline = Pipeline([("scale", StandardScaler()), ("est", small(ADEDensityEstimator))])
     grid = [
-        {"est": [small(ADEDensityEstimator)], "est__hidden_layer_sizes": [(16,), (16, 16)]},
+        {
+            "est": [small(ADEDensityEstimator)],
+            "est__energy_model__hidden_layer_sizes": [(16,), (16, 16)],
+        },
         {"est": [small(ScoreMatchingEstimator)]},
         {"est": [small(ContrastiveDivergenceEstimator)]},
         {"est": [small(FlowDualEstimator, energy_model="gaussian")]},

@@ -15,8 +15,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adesk.datasets import make_toy
-from adesk.energies import GaussianEnergy
+from adesk.energies import MLP, GaussianEnergy
 from adesk.estimators._nce import NCE_NOISES, GaussianNoise, NoiseContrastiveEstimator
+from adesk.partition import AutoPartition
 
 from ._configs import fast_nce
 
@@ -143,7 +144,7 @@ def test_nce_loss_hand_computed(nu, shift):
         max_iter=0,
         device="cpu",
         random_state=0,
-        partition_resolution=16,
+        partition=AutoPartition(resolution=16),
     ).fit(X)
     # Untrained, the energy is |z|^2 / 2, whose log Z = log(2 pi): with c = log Z the model
     # density is exactly the noise's N(0, I).
@@ -183,7 +184,7 @@ def test_custom_noise_object_learns_the_normalizer():
         learning_rate_init=5e-3,
         random_state=0,
         device="cpu",
-        partition_resolution=64,
+        partition=AutoPartition(resolution=64),
     ).fit(X)
     assert isinstance(est.noise_, IsotropicNoise)
     log_z = float(est.energy_model_.log_partition().detach())
@@ -230,8 +231,7 @@ def _fit_gaussian(n_features, start):
         learning_rate_init=5e-3,
         random_state=0,
         device="cpu",
-        partition_resolution=64,
-        partition_n_samples=2000,
+        partition=AutoPartition(resolution=64, n_samples=2000),
     )
     return est.fit(X)
 
@@ -291,12 +291,12 @@ def test_log_normalizer_agrees_with_log_partition_2d():
     """
     X = make_toy("moons", 2000, random_state=0)
     est = NoiseContrastiveEstimator(
-        hidden_layer_sizes=(32, 32),
+        energy_model=MLP((32, 32)),
         max_iter=1000,
         learning_rate_init=3e-3,
         random_state=0,
         device="cpu",
-        partition_resolution=200,
+        partition=AutoPartition(resolution=200),
     ).fit(X)
     assert abs(est.log_normalizer_ - est.log_partition_) < 0.15
 
@@ -304,8 +304,7 @@ def test_log_normalizer_agrees_with_log_partition_2d():
 def test_sample_follows_the_fitted_gaussian():
     est = _fit_gaussian(2, "gaussian")
     est = pickle.loads(pickle.dumps(est))
-    est.set_params(sampling_steps=50)
-    samples = est.sample(2000, random_state=0)
+    samples = est.sample(2000, random_state=0, n_transitions=50)
     fitted_mean, fitted_log_std = _original_units(est)
     std = np.exp(fitted_log_std)
     # HMC chains are correlated only weakly after 50 transitions of 10 leapfrog steps;
@@ -335,8 +334,6 @@ def test_grid_search_and_pipeline(moons):
         ({"noise_ratio": 0.0}, "noise_ratio"),
         ({"noise_ratio": -1.0}, "noise_ratio"),
         ({"noise_ratio": "2"}, "noise_ratio"),
-        ({"sampling_steps": 0}, "sampling_steps"),
-        ({"sampling_steps": 2.5}, "sampling_steps"),
         ({"batch_size": 0}, "batch_size"),
         ({"energy_model": "flow"}, "energy_model"),
     ],
@@ -344,6 +341,12 @@ def test_grid_search_and_pipeline(moons):
 def test_parameter_validation_messages(moons, params, message):
     with pytest.raises(ValueError, match=message):
         fast_nce(**params).fit(moons)
+
+
+@pytest.mark.parametrize("n_transitions", [-1, 2.5, True])
+def test_sample_validates_n_transitions(fitted, n_transitions):
+    with pytest.raises(ValueError, match="n_transitions"):
+        fitted.sample(3, n_transitions=n_transitions)
 
 
 def test_reproducible_with_same_random_state(moons):

@@ -14,12 +14,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from adesk.datasets import make_toy
-from adesk.energies import GaussianEnergy, MLPEnergy
+from adesk.energies import MLP, GaussianEnergy, MLPEnergy
 from adesk.estimators._score_matching import (
     SCORE_MATCHING_METHODS,
     ScoreMatchingEstimator,
     score_matching_loss,
 )
+from adesk.partition import AutoPartition
 
 from ._configs import fast_sm
 
@@ -184,7 +185,7 @@ def test_recovers_gaussian_from_a_wrong_start(method, n_features):
         energy_model=_perturbed_gaussian,
         learning_rate_init=3e-2,
         max_iter=600,
-        partition_n_samples=2000,
+        partition=AutoPartition(n_samples=2000),
         device="cpu",
         random_state=1,
     ).fit(X)
@@ -211,7 +212,7 @@ def test_denoising_inflates_the_variance_by_noise_std_squared(n_features):
         energy_model=_perturbed_gaussian,
         learning_rate_init=3e-2,
         max_iter=600,
-        partition_n_samples=2000,
+        partition=AutoPartition(n_samples=2000),
         device="cpu",
         random_state=2,
     ).fit(X)
@@ -230,13 +231,12 @@ def test_sample_follows_the_fitted_energy():
         energy_model=_perturbed_gaussian,
         learning_rate_init=3e-2,
         max_iter=200,
-        sampling_steps=60,
         device="cpu",
         random_state=0,
     ).fit(X)
     mean, log_std = _learned_gaussian(est)
     std = np.exp(log_std)
-    samples = est.sample(2000, random_state=0)
+    samples = est.sample(2000, random_state=0, n_transitions=60)
     n = len(samples)
     # HMC draws are close to independent for a Gaussian; 5 standard errors leave room for
     # the remaining autocorrelation.
@@ -280,9 +280,13 @@ def test_defaults_and_optimizer():
     est = ScoreMatchingEstimator()
     params = est.get_params()
     assert params["method"] == "exact" and params["n_projections"] == 1
-    assert params["noise_std"] == 0.1 and params["sampling_steps"] == 200
-    assert params["hidden_layer_sizes"] == (128, 128, 128) and params["max_iter"] == 5000
-    assert params["base_precision"] == 0.1 and params["learning_rate_schedule"] == "cosine"
+    assert params["noise_std"] == 0.1 and "sampling_steps" not in params
+    assert params["energy_model"] == "mlp" and params["max_iter"] == 5000
+    assert params["learning_rate_schedule"] == "cosine"
+    # "mlp" is MLP() with its defaults, reachable as nested parameters once it is an object.
+    params = ScoreMatchingEstimator(energy_model=MLP()).get_params()
+    assert params["energy_model__hidden_layer_sizes"] == (128, 128, 128)
+    assert params["energy_model__base_precision"] == 0.1
     fitted = fast_sm(max_iter=1).fit(np.random.RandomState(0).normal(size=(20, 2)))
     (optimizer,) = fitted._optimizers
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.999)
@@ -354,16 +358,22 @@ def test_higher_dimension_is_normalised_by_sampling():
         ({"n_projections": 1.5}, "n_projections"),
         ({"noise_std": 0.0}, "noise_std"),
         ({"noise_std": -0.1}, "noise_std"),
-        ({"sampling_steps": 0}, "sampling_steps"),
         ({"batch_size": 0}, "batch_size"),
         ({"learning_rate_init": 0.0}, "learning_rate_init"),
-        ({"hidden_layer_sizes": ()}, "hidden_layer_sizes"),
+        ({"energy_model": MLP(())}, "energy_model__hidden_layer_sizes"),
+        ({"energy_model": MLP(activation="gelu")}, "energy_model__activation"),
         ({"energy_model": "flow"}, "energy_model"),
     ],
 )
 def test_parameter_validation_messages(moons, params, message):
     with pytest.raises(ValueError, match=message):
         fast_sm(**params).fit(moons)
+
+
+@pytest.mark.parametrize("n_transitions", [-1, 2.5, True])
+def test_sample_validates_n_transitions(fitted, n_transitions):
+    with pytest.raises(ValueError, match="n_transitions"):
+        fitted.sample(3, n_transitions=n_transitions)
 
 
 def test_methods_before_fit_raise_not_fitted():

@@ -7,7 +7,6 @@ modules, and the snapshots that early stopping and rollbacks restore.
 :class:`~adesk.estimators.BaseEnergyEstimator` inherits it.
 """
 
-import numpy as np
 import torch
 
 from ._persistence import estimator_state, read_model_file, restore_estimator, save_estimator
@@ -108,10 +107,8 @@ class PersistenceMixin:
             self._dtype = getattr(torch, self._dtype.replace("torch.", ""))
         energy_state = self.__dict__.pop("_energy_state_dict", None)
         if energy_state is not None:
-            sizes = self.hidden_layer_sizes
-            sizes = (sizes,) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
             with torch.random.fork_rng(devices=[]):
-                module = self._make_energy_model(self.n_features_in_, sizes)
+                module = self._make_energy_model(self.n_features_in_, self._hp.hidden_layer_sizes)
             module.load_state_dict(energy_state)
             self.energy_model_ = module.to(device=self._device, dtype=self._dtype)
             self.energy_model_.train(False)
