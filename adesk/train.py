@@ -9,6 +9,12 @@ The configuration is a JSON file::
       "output": "ade-moons.pt"
     }
 
+``params`` are constructor parameters; a setting of a parameter object is named by its path,
+as in scikit-learn's ``set_params``: ``{"energy_model__hidden_layer_sizes": [64, 64],
+"sampler__n_steps": 10, "partition": "quadrature", "partition__resolution": 64}`` (a shortcut
+string such as ``"quadrature"``, or the default one, stands for its object, whose fields are
+then set; see :func:`estimator_from_params`).
+
 ``data`` is either ``{"toy": name, "n_samples": n, "random_state": seed}`` (one of
 :data:`adesk.datasets.TOY_DATASETS`) or ``{"path": "X.npy"}`` (a ``.npy`` array of shape
 ``(n_samples, n_features)`` or ``(n_samples, C, H, W)``, read by every process).
@@ -34,6 +40,71 @@ import torch
 import torch.distributed as dist
 
 from .estimators._persistence import _estimator_classes
+
+
+def _shortcuts():
+    """Parameter name -> {shortcut string: factory of its parameter object}."""
+    from functools import partial
+
+    from .energies._configs import ENERGY_SHORTCUTS
+    from .estimators._normalisation import PARTITION_SHORTCUTS
+    from .initial._configs import INITIAL_SHORTCUTS, Flow
+    from .samplers._configs import SAMPLER_SHORTCUTS
+
+    return {
+        "energy_model": ENERGY_SHORTCUTS,
+        "partition": PARTITION_SHORTCUTS,
+        "sampler": SAMPLER_SHORTCUTS,
+        "initial": INITIAL_SHORTCUTS,
+        # FlowDualEstimator's flow.
+        "flow": {"planar": Flow, "realnvp": partial(Flow, layer="realnvp")},
+    }
+
+
+def estimator_from_params(cls, params):
+    """``cls`` built from constructor parameters and nested settings, as JSON can give them.
+
+    A key ``"name__field"`` sets ``field`` of the parameter object ``name`` (scikit-learn's
+    ``set_params`` convention). Where ``name`` holds a shortcut string (given, or the
+    default), it is first replaced by the object that the string stands for, so that
+    ``{"sampler__n_steps": 10}`` gives ``sampler=HMC(n_steps=10)``; a parameter object given
+    in ``params`` is copied before its fields are set, so the caller's object is never
+    modified.
+
+    Parameters
+    ----------
+    cls : type
+        An adesk estimator class.
+    params : dict
+        Constructor parameters (``"name"``) and nested settings (``"name__field"``).
+
+    Returns
+    -------
+    estimator : cls
+
+    Examples
+    --------
+    >>> from adesk import ADEDensityEstimator
+    >>> est = estimator_from_params(
+    ...     ADEDensityEstimator,
+    ...     {"max_iter": 10, "sampler__n_steps": 3, "energy_model__hidden_layer_sizes": [8]},
+    ... )
+    >>> est.sampler, est.energy_model, est.max_iter
+    (HMC(n_steps=3), MLP(hidden_layer_sizes=[8]), 10)
+    """
+    from sklearn.base import clone
+
+    flat = {key: value for key, value in params.items() if "__" not in key}
+    nested = {key: value for key, value in params.items() if "__" in key}
+    estimator = cls(**flat)
+    shortcuts = _shortcuts()
+    for name in dict.fromkeys(key.split("__", 1)[0] for key in nested):
+        value = getattr(estimator, name, None)
+        if isinstance(value, str) and value in shortcuts.get(name, {}):
+            estimator.set_params(**{name: shortcuts[name][value]()})
+        elif hasattr(value, "get_params") and not isinstance(value, type):
+            estimator.set_params(**{name: clone(value, safe=False)})
+    return estimator.set_params(**nested)
 
 
 def read_config(path):
@@ -93,7 +164,9 @@ def train(config):
         dist.init_process_group(backend=backend)
     try:
         X = load_data(config["data"])
-        estimator = classes[config["estimator"]](**{**params, "device": device})
+        estimator = estimator_from_params(
+            classes[config["estimator"]], {**params, "device": device}
+        )
         estimator.set_params(distributed="ddp")
         start = time.perf_counter()
         estimator.fit(X)

@@ -1,7 +1,9 @@
 """Fit one ADE variant on one toy dataset beside the tuned GaussianMixture; print one line.
 
 Usage: ``python benchmarks/ade_variant.py moons '{"gradient_penalty": 0.001, "max_iter": 3000}'``
-(a ``"seed"`` key sets ``random_state``). This is the script behind the variant table in
+(a ``"seed"`` key sets ``random_state``). Settings of a parameter object are named by their
+path, e.g. ``'{"sampler__n_steps": 10, "initial__replay_buffer_size": 0}'``
+(:func:`adesk.train.estimator_from_params`). This is the script behind the variant table in
 ``benchmarks/README.md``; splits and seeds are those of ``python -m adesk.benchmarks quick``.
 """
 
@@ -14,6 +16,7 @@ import numpy as np
 from adesk import ADEDensityEstimator
 from adesk.benchmarks._quick import tuned_gaussian_mixture
 from adesk.datasets import make_toy
+from adesk.train import estimator_from_params
 
 
 def _worst_window(gaps, window=100):
@@ -31,7 +34,8 @@ def main(name, params):
     X_val = make_toy(name, 2000, random_state=1000)
     X_test = make_toy(name, 5000, random_state=2000)
     start = time.perf_counter()
-    ade = ADEDensityEstimator(random_state=seed, **params).fit(X_train)
+    ade = estimator_from_params(ADEDensityEstimator, {"random_state": seed, **params})
+    ade.fit(X_train)
     fit_time = time.perf_counter() - start
     gmm_ll = tuned_gaussian_mixture(X_train, X_val).score(X_test)
     ade_ll = ade.score(X_test)

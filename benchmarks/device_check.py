@@ -41,6 +41,8 @@ from adesk.dynamics import (
     run_mcmc,
 )
 from adesk.energies import MLPEnergy
+from adesk.partition import AutoPartition
+from adesk.samplers import Langevin
 
 FAILURES = []
 #: The GPU; on a machine without one the script still runs its logic on the CPU (a dry run).
@@ -141,7 +143,7 @@ def fits_on_cuda():
             random_state=0,
         ).fit(X)
         score = est.score(X_test)
-        samples = est.sample(500, random_state=0, n_mcmc_steps=2)
+        samples = est.sample(500, random_state=0, n_transitions=2)
         on_cuda = next(est.energy_model_.parameters()).device.type == DEVICE
         check(
             np.isfinite(score) and np.isfinite(samples).all() and on_cuda,
@@ -162,9 +164,14 @@ def baselines_on_cuda():
     common = {"max_iter": 5 if DRY_RUN else 100, "device": DEVICE, "random_state": 0}
     estimators = {
         "CD-15 hmc": ContrastiveDivergenceEstimator(**common),
-        "PCD-15 hmc": ContrastiveDivergenceEstimator(persistent=True, **common),
-        "CD-15 MALA": ContrastiveDivergenceEstimator(mcmc="langevin", **common),
-        "CD-15 ULA": ContrastiveDivergenceEstimator(mcmc="langevin", metropolis=False, **common),
+        "PCD-15 hmc": ContrastiveDivergenceEstimator(replay_buffer_size=10000, **common),
+        # One Langevin step per transition, 15 transitions.
+        "CD-15 MALA": ContrastiveDivergenceEstimator(
+            sampler=Langevin(n_steps=1, n_transitions=15), **common
+        ),
+        "CD-15 ULA": ContrastiveDivergenceEstimator(
+            sampler=Langevin(n_steps=1, n_transitions=15, metropolis=False), **common
+        ),
         "SM exact": ScoreMatchingEstimator(**common),
         "SM sliced": ScoreMatchingEstimator(method="sliced", **common),
         "SM denoising": ScoreMatchingEstimator(method="denoising", **common),
@@ -199,7 +206,7 @@ def timing():
                     batch_size=batch,
                     device=device,
                     random_state=0,
-                    partition_resolution=50,
+                    partition=AutoPartition(resolution=50),
                 )
                 start = time.perf_counter()
                 est.fit(X)

@@ -26,13 +26,14 @@ import torch
 
 from adesk import ADEDensityEstimator
 from adesk.datasets import make_toy
-from adesk.energies import MLPEnergy
+from adesk.energies import MLP, MLPEnergy
+from adesk.partition import AutoPartition
 
 
 def compiled_energy(mode):
     """An ``energy_model`` factory: the default MLP energy wrapped in ``torch.compile``."""
 
-    defaults = ADEDensityEstimator()
+    defaults = MLP()  # ADE's default energy_model="mlp"
 
     def factory(n_features):
         energy = MLPEnergy(
@@ -58,7 +59,7 @@ def ms_per_iteration(device, batch_size, warmup, iterations, energy_model="mlp")
         energy_model=energy_model,
         device=device,
         random_state=0,
-        partition_resolution=32,
+        partition=AutoPartition(resolution=32),
         callbacks=lambda estimator, iteration, logs: stamps.append(time.perf_counter()),
     ).fit(X)
     return 1e3 * float(np.median(np.diff(stamps[warmup - 1 :])))

@@ -27,11 +27,12 @@ def _timestamp(estimator, iteration, logs):
 
 def _estimator(args, distributed):
     from adesk import ADEDensityEstimator
+    from adesk.partition import AutoPartition
 
     return ADEDensityEstimator(
         batch_size=args.batch,
         max_iter=args.iterations,
-        partition_resolution=64,
+        partition=AutoPartition(resolution=64),
         random_state=0,
         device="cpu",
         distributed=distributed,
@@ -91,12 +92,15 @@ def measure_dask(args):
 
     from adesk import ADEDensityEstimator
     from adesk.datasets import make_toy
+    from adesk.samplers import HMC
 
     X = make_toy("moons", 3000, random_state=0)
-    grid = {"learning_rate_init": [1e-3, 3e-3], "n_steps": [5, 10]}
+    grid = {"learning_rate_init": [1e-3, 3e-3], "sampler__n_steps": [5, 10]}
 
     def search(n_jobs):
-        est = ADEDensityEstimator(max_iter=args.search_iterations, random_state=0, device="cpu")
+        est = ADEDensityEstimator(
+            sampler=HMC(), max_iter=args.search_iterations, random_state=0, device="cpu"
+        )
         return GridSearchCV(est, grid, cv=KFold(2), n_jobs=n_jobs)
 
     torch.set_num_threads(1)

@@ -132,7 +132,9 @@ def test_ade_against_baselines_is_paired():
 
 
 def test_failed_configuration_is_never_selected():
-    failed = fit_adesk_config("iris", "NCE", {"hidden_layer_sizes": (0,)}, seed=0, device="cpu")
+    failed = fit_adesk_config(
+        "iris", "NCE", {"energy_model__hidden_layer_sizes": (0,)}, seed=0, device="cpu"
+    )
     assert np.isnan(failed["val_ll"]) and "error" in failed
     good = {**failed, "val_ll": -5.0, "params": {"max_iter": 3}}
     chosen = select_on_validation([failed, good])
@@ -170,3 +172,32 @@ def test_command_line(capsys):
     assert "| iris | GMM |" in out and "| iris | NCE |" in out
     # Without ADE there is no verdict line.
     assert "ADE is" not in out
+
+
+def test_nested_settings_build_objects_and_leave_shared_ones_alone():
+    """The configurations name the energy's widths by their path; the objects they change are
+    copies, so the registries' shared parameter objects stay as they are."""
+    from adesk import ContrastiveDivergenceEstimator
+    from adesk.energies import MLP
+    from adesk.partition import AutoPartition
+    from adesk.samplers import HMC
+    from adesk.train import estimator_from_params
+
+    shared = HMC(n_transitions=15)
+    est = estimator_from_params(
+        ContrastiveDivergenceEstimator,
+        {
+            "sampler": shared,
+            "sampler__n_steps": 3,
+            "energy_model__hidden_layer_sizes": (8,),
+            "partition__resolution": 16,
+            "max_iter": 2,
+        },
+    )
+    assert shared == HMC(n_transitions=15)
+    assert est.sampler == HMC(n_steps=3, n_transitions=15) and est.sampler is not shared
+    assert est.energy_model == MLP((8,))
+    assert est.partition == AutoPartition(resolution=16)
+    assert est.max_iter == 2
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        estimator_from_params(ContrastiveDivergenceEstimator, {"sampler__latent_dim": 2})

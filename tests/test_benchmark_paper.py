@@ -134,9 +134,9 @@ def test_presets_and_registries_match_the_paper():
     assert MODES["full"]["seeds"] == (0, 1, 2, 3, 4)
     for label in ("SM", "NF", "CD-15", "ADE"):
         params = PAPER_ESTIMATORS[label][1]
-        assert params["hidden_layer_sizes"] == (128, 128, 128)
-        assert params["activation"] == "relu"
-    assert PAPER_ESTIMATORS["ADE"][1]["n_steps"] <= 10
+        assert params["energy_model"].hidden_layer_sizes == (128, 128, 128)
+        assert params["energy_model"].activation == "relu"
+    assert PAPER_ESTIMATORS["ADE"][1]["sampler"].n_steps <= 10
     assert PAPER_ESTIMATORS["ADE (adesk defaults)"][1] == {}
 
 

@@ -25,6 +25,7 @@ from adesk.benchmarks._recovery import (
     true_parameters,
 )
 from adesk.estimators import ScoreMatchingEstimator
+from adesk.partition import AutoPartition
 
 TINY_FLAGS = ["--dims", "2", "--n-runs", "1", "--max-iter", "20", "--n-train", "500"]
 
@@ -127,7 +128,7 @@ def test_learned_gaussian_is_in_the_data_units():
     """With no training the standardized N(0, I) energy is exactly the data's MLE."""
     X, _, _ = make_recovery_data(3, 200, "random", seed=0)
     est = ScoreMatchingEstimator(
-        energy_model="gaussian", max_iter=0, partition_n_samples=100, device="cpu"
+        energy_model="gaussian", max_iter=0, partition=AutoPartition(n_samples=100), device="cpu"
     ).fit(X)
     mean, var = learned_gaussian(est)
     np.testing.assert_allclose(mean, X.mean(0), rtol=1e-6)

@@ -85,7 +85,10 @@ def main(argv=None):
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--n-train", type=int, default=10000)
     quick.add_argument(
-        "--ade-params", type=json.loads, default=None, help="JSON dict of ADE parameters"
+        "--ade-params",
+        type=json.loads,
+        default=None,
+        help='JSON dict of ADE parameters; nested settings by path, e.g. {"sampler__n_steps": 10}',
     )
     samplers = commands.add_parser(
         "samplers", help="ADE sampler x initial ablation (log-likelihood, MMD, times)"

@@ -2,7 +2,7 @@
 acceptance rate, or fixed, on the same data, seeds and budget.
 
 ``python -m adesk.benchmarks adaptation`` fits ADE three times per dataset and seed, differing
-only in ``step_size_adaptation``, and reports for each: the held-out log-likelihood, the fit's
+only in ``sampler__adaptation``, and reports for each: the held-out log-likelihood, the fit's
 wall time and floors, and how far the step sizes moved from their start (``max |log(eta /
 eta_0)|``). Then, on the energy fitted with learned step sizes, it measures the sampler itself:
 1,000 chains start from ``q_0`` (data plus noise) and run the embedding for 1, 3 and 10 passes
@@ -24,6 +24,7 @@ from ..datasets import make_toy
 from ..dynamics import run_mcmc
 from ..estimators import ADEDensityEstimator
 from ..metrics import mmd2
+from ..samplers import HMC
 
 ADAPTATION_DATASETS = ("moons", "Ring")
 MODES = ("learned", "acceptance", "fixed")
@@ -36,7 +37,7 @@ def _fit(name, seed, mode, max_iter):
     X_test = make_toy(name, 5000, random_state=seed + 2000)
     start = time.perf_counter()
     est = ADEDensityEstimator(
-        step_size_adaptation=mode, max_iter=max_iter, random_state=seed, device="cpu"
+        sampler=HMC(adaptation=mode), max_iter=max_iter, random_state=seed, device="cpu"
     ).fit(X_train)
     row = {
         "dataset": name,
@@ -45,7 +46,7 @@ def _fit(name, seed, mode, max_iter):
         "fit_s": time.perf_counter() - start,
         "floors": est.n_energy_evaluations_,
         "ll": est.score(X_test),
-        "moved": float(np.max(np.abs(np.log(est.step_size_ / est.step_size)))),
+        "moved": float(np.max(np.abs(np.log(est.step_size_ / est.sampler.step_size)))),
         "step": float(est.step_size_.mean()),
     }
     return row, est
@@ -84,7 +85,7 @@ def _sampler_efficiency(name, seed, max_iter):
     log_steps = {
         "learned": est.sampler_.log_step_size.detach().clone(),
         "frozen at start": torch.full_like(
-            est.sampler_.log_step_size, float(np.log(est.step_size))
+            est.sampler_.log_step_size, float(np.log(est.sampler.step_size))
         ),
         "acceptance rule": torch.full_like(
             est.sampler_.log_step_size, float(adapted.sampler_.log_step_size.mean())
@@ -100,7 +101,7 @@ def _sampler_efficiency(name, seed, max_iter):
                     "seed": seed,
                     "sampler": label,
                     "passes": n_passes,
-                    "gradients": n_passes * est.n_steps,
+                    "gradients": n_passes * est.sampler.n_steps,
                     "mmd": 1e3 * mmd2(ref_np, samples.double().numpy()),
                 }
             )

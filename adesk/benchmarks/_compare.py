@@ -14,13 +14,19 @@ from joblib import Parallel, delayed
 
 from ..datasets import make_toy
 from ..metrics import mmd2
+from ..samplers import HMC
 from ._quick import tuned_gaussian_mixture
 
-#: name -> (class name in ``adesk.estimators``, constructor parameters)
+#: name -> (class name in ``adesk.estimators``, constructor parameters). The parameter
+#: objects are shared: estimators never modify them, and nothing here sets their fields.
 COMPARED = {
     "ADE": ("ADEDensityEstimator", {}),
-    "CD-15": ("ContrastiveDivergenceEstimator", {"n_mcmc_steps": 15}),
-    "PCD-15": ("ContrastiveDivergenceEstimator", {"n_mcmc_steps": 15, "persistent": True}),
+    "CD-15": ("ContrastiveDivergenceEstimator", {"sampler": HMC(n_transitions=15)}),
+    # Persistent chains: a replay buffer of 10,000 states.
+    "PCD-15": (
+        "ContrastiveDivergenceEstimator",
+        {"sampler": HMC(n_transitions=15), "replay_buffer_size": 10000},
+    ),
     "SM": ("ScoreMatchingEstimator", {"method": "exact"}),
     "NCE": ("NoiseContrastiveEstimator", {}),
     "NF": ("FlowDualEstimator", {}),

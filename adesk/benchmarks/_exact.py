@@ -10,10 +10,10 @@ optimiser, schedule and iterations) belongs to its sampler or its objective.
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..estimators._base import BaseEnergyEstimator
-from ..partition import data_bounds
+from ..partition import Quadrature, data_bounds
 
 
 class ExactGradientReference(BaseEnergyEstimator):
@@ -33,17 +33,21 @@ class ExactGradientReference(BaseEnergyEstimator):
     grid_resolution : int, default=128
         Grid points per axis in each training iteration (``grid_resolution**d`` energy
         evaluations per iteration).
-    hidden_layer_sizes, activation, spectral_norm, base_precision, alpha, batch_size, \
-learning_rate_init, learning_rate_schedule, max_iter, random_state, device, dtype, \
-partition_resolution
-        As for :class:`~adesk.ADEDensityEstimator`.
+    energy_model, alpha, batch_size, learning_rate_init, learning_rate_schedule, max_iter, \
+random_state, device, dtype
+        As for :class:`~adesk.ADEDensityEstimator` (``energy_model="mlp"`` is its default MLP,
+        ``MLP(hidden_layer_sizes=(128, 128, 128))`` with SiLU and base precision 0.1).
+    partition : "quadrature" or Quadrature, default="quadrature"
+        The ``log Z`` of the fitted model (:class:`~adesk.partition.Quadrature`, 400 cells
+        per axis by default).
 
     Examples
     --------
     >>> from adesk.benchmarks import ExactGradientReference
     >>> from adesk.datasets import make_toy
+    >>> from adesk.energies import MLP
     >>> X = make_toy("moons", 500, random_state=0)
-    >>> ref = ExactGradientReference(max_iter=20, hidden_layer_sizes=(16,), random_state=0)
+    >>> ref = ExactGradientReference(max_iter=20, energy_model=MLP((16,)), random_state=0)
     >>> ref.fit(X).score_samples(X[:2]).shape
     (2,)
     """
@@ -51,16 +55,14 @@ partition_resolution
     _parameter_constraints = {
         **BaseEnergyEstimator._parameter_constraints,
         "grid_resolution": [Interval(Integral, 4, None, closed="left")],
+        "partition": [StrOptions({"quadrature"}), Quadrature],
     }
 
     def __init__(
         self,
         *,
         grid_resolution=128,
-        hidden_layer_sizes=(128, 128, 128),
-        activation="silu",
-        spectral_norm=False,
-        base_precision=0.1,
+        energy_model="mlp",
         alpha=0.0,
         batch_size=256,
         learning_rate_init=4e-3,
@@ -70,13 +72,10 @@ partition_resolution
         device="auto",
         dtype="float32",
         random_state=None,
-        partition_resolution=400,
+        partition="quadrature",
     ):
         self.grid_resolution = grid_resolution
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.spectral_norm = spectral_norm
-        self.base_precision = base_precision
+        self.energy_model = energy_model
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -86,11 +85,9 @@ partition_resolution
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
-        self.partition_resolution = partition_resolution
+        self.partition = partition
 
     # The base class reads these plumbing parameters; the reference has no use for them.
-    energy_model = "mlp"
-    image_shape = None
     standardize = "per_feature"
     tol = None
     early_stopping = False
@@ -99,14 +96,8 @@ partition_resolution
     validation_interval = 100
     warm_start = False
     ema_decay = None
-    partition = "quadrature"
-    partition_n_samples = None
-    partition_n_temperatures = 1
     callbacks = None
-    divergence = "raise"
-    max_rollbacks = 1
-    checkpoint_path = None
-    checkpoint_interval = 1000
+    max_rollbacks = 0
     distributed = "none"
 
     def _build_modules(self, data):

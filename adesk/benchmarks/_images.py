@@ -1,5 +1,8 @@
 """Image benchmark: ADE on 8x8 digits (the paper's Section 5.2 and Table 3 ablation) on a CPU.
 
+This module is long (about 900 lines) because it is one experiment end to end: the data, the
+reference classifier, the five model rows of the ablation, the sample scoring and the report.
+
 ``python -m adesk.benchmarks images --mode quick --n-jobs 2`` (or :func:`run_images`) trains
 on scikit-learn's 8x8 handwritten digits (dequantized, in ``[0, 1]``) and scores the samples
 of each model with a classifier score and a Frechet distance:
@@ -17,9 +20,10 @@ of each model with a classifier score and a Frechet distance:
   training images plus noise (through the buffer), so it can score close to the held-out
   ceiling by staying near training digits: a good score is not evidence of generalisation;
 - ``PCD-Langevin``: :class:`~adesk.estimators.ContrastiveDivergenceEstimator` with
-  ``persistent=True, mcmc="langevin"`` on the same energy network (Metropolis-adjusted
-  Langevin chains from a replay buffer, Du & Mordatch 2019), scored on the samples of its
-  ``sample`` (200 HMC transitions of the fitted energy from the data's Gaussian) and,
+  ``sampler=Langevin(n_steps=1, n_transitions=K), replay_buffer_size=10000`` on the same
+  energy network (Metropolis-adjusted Langevin chains from a replay buffer, Du & Mordatch
+  2019), scored on the samples of its ``sample`` (200 HMC transitions of the fitted energy
+  from the data's Gaussian) and,
   separately, on random states of its replay buffer (``PCD-Langevin (replay buffer)``: the
   short-run persistent chains that training used);
 - references: ``real (held-out)``, real digits that neither the generators nor the feature
@@ -37,7 +41,7 @@ classifier) is the mean ± std over 10 splits of the set (:func:`~adesk.metrics.
 and the Frechet distance is to the reference set. Generated images are clipped to the pixel
 range ``[0, 1]`` before scoring (ADE's preset already clamps its samples to the data's range;
 PCD's HMC samples are not clamped). The log-likelihood is not reported: every fit ends with a
-cheap importance-sampling estimate of ``log Z`` (``partition="importance"``, 1,000 draws),
+cheap importance-sampling estimate of ``log Z`` (``ImportanceSampling(n_samples=1000)``),
 which is not accurate enough in 64 dimensions to compare models.
 
 Outputs under ``output_dir`` (default ``doc/images``): ``results.md`` (the table, with the
@@ -93,8 +97,10 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import train_test_split
 
 from ..datasets import load_digits_images, load_mnist
-from ..energies import ConvEnergy
+from ..energies import Conv, ConvEnergy
 from ..metrics import image_quality, train_feature_classifier
+from ..partition import ImportanceSampling
+from ..samplers import Langevin
 from ._paper import _markdown
 
 __all__ = [
@@ -111,8 +117,9 @@ __all__ = [
 IMAGE_MODELS = ("ADE", "ADE nonparametric", "PCD-Langevin")
 
 #: Settings of each mode; every key can be overridden in :func:`run_images`.
-#: ``channels`` None means the preset's ``energy_model="conv"`` (channels (64, 128, 256));
-#: ``n_steps`` None means the preset's T (30, and 60 for the nonparametric variant).
+#: ``channels`` None means the preset's energy ``Conv(spectral_norm=True, base_precision=0.0)``
+#: (channels (64, 128, 256)); ``n_steps`` None means the preset's T (``sampler__n_steps``: 30,
+#: and 60 for the nonparametric variant).
 IMAGE_MODES = {
     "quick": {
         "max_iter": 1200,
@@ -240,34 +247,34 @@ def _make_estimator(model, settings, image_shape, seed):
 
     s = settings
     if s["channels"] is None:
-        energy = "conv"
+        # The preset's energy: spectrally normalised, no quadratic base term.
+        energy = Conv(spectral_norm=True, base_precision=0.0)
     else:
         energy = ConvEnergyFactory(image_shape, channels=s["channels"])
     common = {
         "energy_model": energy,
         "random_state": seed,
         "device": s["device"],
-        "partition": "importance",
-        "partition_n_samples": _PARTITION_DRAWS,
+        "partition": ImportanceSampling(n_samples=_PARTITION_DRAWS),
     }
-    if model == "ADE":
-        steps = {} if s["n_steps"] is None else {"n_steps": s["n_steps"]}
-        return ADEDensityEstimator.image_preset(max_iter=s["max_iter"], **steps, **common)
-    if model == "ADE nonparametric":
-        steps = {} if s["n_steps"] is None else {"n_steps": 2 * s["n_steps"]}
-        return ADEDensityEstimator.image_preset(
-            nonparametric=True, max_iter=s["max_iter_nonparametric"], **steps, **common
+    if model in ("ADE", "ADE nonparametric"):
+        nonparametric = model == "ADE nonparametric"
+        est = ADEDensityEstimator.image_preset(
+            nonparametric=nonparametric,
+            max_iter=s["max_iter_nonparametric" if nonparametric else "max_iter"],
+            **common,
         )
+        if s["n_steps"] is not None:
+            # The preset's GHMC sampler is a new object of this estimator's own.
+            est.set_params(sampler__n_steps=(2 if nonparametric else 1) * s["n_steps"])
+        return est
     # PCD gets the preset's energy (spectrally normalised, no quadratic base term), pixel
     # standardization, batch size and energy learning rate, so that only the sampler and the
-    # objective differ from ADE's.
+    # objective differ from ADE's. Its chains make one MALA step per transition; its
+    # ``sample`` runs ``pcd_sampling_steps`` HMC transitions (see :func:`_fit_model`).
     return ContrastiveDivergenceEstimator(
-        persistent=True,
-        mcmc="langevin",
-        n_mcmc_steps=s["pcd_steps"],
-        sampling_steps=s["pcd_sampling_steps"],
-        spectral_norm=True,
-        base_precision=0.0,
+        sampler=Langevin(n_steps=1, n_transitions=s["pcd_steps"]),
+        replay_buffer_size=10000,
         standardize="global",
         early_stopping=False,
         batch_size=64,
@@ -317,7 +324,7 @@ def _fit_model(model, X_train, X_reference, settings, seed):
             _, steps = est.complete(
                 digits,
                 mask,
-                n_steps=_COMPLETION_STEPS,
+                n_rounds=_COMPLETION_STEPS,
                 random_state=seed + 3,
                 return_steps=True,
             )
@@ -328,7 +335,12 @@ def _fit_model(model, X_train, X_reference, settings, seed):
     elif model == "ADE nonparametric":
         timed(ADE_NP_ROW, lambda: est.sample(n, random_state=seed + 1))
     else:
-        timed(PCD_ROW, lambda: est.sample(n, random_state=seed + 1))
+        timed(
+            PCD_ROW,
+            lambda: est.sample(
+                n, random_state=seed + 1, n_transitions=settings["pcd_sampling_steps"]
+            ),
+        )
         timed(PCD_BUFFER_ROW, lambda: _replay_buffer_draw(est, n, seed + 2))
     return result
 
@@ -537,12 +549,13 @@ def run_images(
     max_iter_nonparametric : int, default=None
         Training iterations of ADE nonparametric.
     n_steps : int, default=None
-        Dynamics steps ``T`` of ADE (twice as many for ADE nonparametric); in ``"full"``
-        mode the preset's 30 (and 60).
+        Dynamics steps ``T`` of ADE (``sampler__n_steps``; twice as many for ADE
+        nonparametric); in ``"full"`` mode the preset's 30 (and 60).
     pcd_steps : int, default=None
-        Langevin steps per PCD iteration.
+        Langevin steps per PCD iteration (``sampler__n_transitions`` of
+        ``Langevin(n_steps=1)``).
     pcd_sampling_steps : int, default=None
-        HMC transitions (10 leapfrog steps each) of PCD's ``sample`` (``sampling_steps``).
+        HMC transitions (10 leapfrog steps each) of PCD's ``sample`` (its ``n_transitions``).
     mnist_root : str or path-like, default=None
         Run on MNIST from ``mnist_root/MNIST/raw`` instead of the digits (see the module
         docstring); a :class:`FileNotFoundError` lists the missing files.
@@ -755,10 +768,12 @@ def _budget_lines(models, settings):
         )
     if "PCD-Langevin" in models:
         lines.append(
-            "- PCD-Langevin: `ContrastiveDivergenceEstimator(persistent=True, "
-            f'mcmc="langevin")`, {settings["max_iter"]} iterations, {settings["pcd_steps"]} '
+            "- PCD-Langevin: `ContrastiveDivergenceEstimator(sampler=Langevin(n_steps=1, "
+            f"n_transitions={settings['pcd_steps']}), replay_buffer_size=10000)`, "
+            f"{settings['max_iter']} iterations, {settings['pcd_steps']} "
             f"MALA steps per iteration, {energy}, batch 64, learning rate 1e-4; its row scores "
-            f"`sample` ({settings['pcd_sampling_steps']} HMC transitions from the data's "
+            f"`sample(n_transitions={settings['pcd_sampling_steps']})` "
+            f"({settings['pcd_sampling_steps']} HMC transitions from the data's "
             "Gaussian), the replay-buffer row "
             "random persistent chain states"
         )

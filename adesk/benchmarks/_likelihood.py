@@ -20,7 +20,8 @@ Jacobian ``-sum(log scale)`` of the scaler.
 * ``KernelDensity``: Gaussian kernel, ``bandwidth`` on ``np.geomspace(0.05, 2, 20)``.
 * The energy-based estimators of :mod:`adesk.estimators` with the settings of the
   ``compare`` benchmark (ADE, CD-15, PCD-15, exact SM, NCE, NF), each over four
-  configurations (:func:`adesk_configs`): a ``(64, 64)`` MLP energy trained for
+  configurations (:func:`adesk_configs`): a ``(64, 64)`` MLP energy
+  (``energy_model__hidden_layer_sizes``) trained for
   ``max_iter // 4`` and for ``max_iter`` iterations, the same with stronger regularisation
   (``gradient_penalty=0.1`` for ADE and NF, whose gradient penalty is their documented
   regulariser; Adam weight decay ``alpha=1e-3`` for the others), and the default
@@ -29,7 +30,7 @@ Jacobian ``-sum(log scale)`` of the scaler.
   iterations is selected on the validation split rather than by ``early_stopping``, which
   would re-estimate ``log Z`` at every check and hold out part of the small training split.
 
-**Normalisation.** Every energy-based model uses ``partition="ais"`` (annealed importance
+**Normalisation.** Every energy-based model uses ``partition=AIS(...)`` (annealed importance
 sampling from a Gaussian fitted to the training data), so they are all normalised the same
 way; GMM and KDE are normalised exactly. The same ``log Z`` estimate scores the validation and
 the test split. AIS underestimates ``log Z`` on average (Jensen's inequality), which makes an
@@ -64,6 +65,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import StandardScaler
 
+from ..energies import MLP
+from ..partition import AIS
+from ..train import estimator_from_params
 from ._compare import COMPARED
 
 REAL_DATASETS = ("iris", "wine", "breast_cancer", "digits")
@@ -76,6 +80,8 @@ GMM_COVARIANCES = ("full", "diag", "tied", "spherical")
 GMM_REG_COVARS = (1e-6, 1e-3, 1e-1, 0.3, 1.0)
 KDE_BANDWIDTHS = np.geomspace(0.05, 2.0, 20)
 
+#: The energy's hidden widths, set on the estimator's ``energy_model=MLP()``.
+HIDDEN = "energy_model__hidden_layer_sizes"
 SMALL_MLP = (64, 64)
 DEFAULT_MLP = (128, 128, 128)
 #: Stronger regularisation of the third configuration; ADE and NF have a gradient penalty
@@ -153,15 +159,17 @@ def adesk_configs(label, max_iter):
     Returns
     -------
     configs : list of dict
-        Constructor parameters added to the estimator's ``compare`` settings.
+        Parameters added to the estimator's ``compare`` settings, the energy's hidden widths
+        by their path ``energy_model__hidden_layer_sizes`` (the estimator gets
+        ``energy_model=MLP()``, see :func:`fit_adesk_config`).
     """
     short = max(1, max_iter // 4)
     regularisation = STRONG_REGULARISATION.get(label, WEIGHT_DECAY)
     return [
-        {"hidden_layer_sizes": SMALL_MLP, "max_iter": short},
-        {"hidden_layer_sizes": SMALL_MLP, "max_iter": max_iter},
-        {"hidden_layer_sizes": SMALL_MLP, "max_iter": max_iter, **regularisation},
-        {"hidden_layer_sizes": DEFAULT_MLP, "max_iter": max_iter},
+        {HIDDEN: SMALL_MLP, "max_iter": short},
+        {HIDDEN: SMALL_MLP, "max_iter": max_iter},
+        {HIDDEN: SMALL_MLP, "max_iter": max_iter, **regularisation},
+        {HIDDEN: DEFAULT_MLP, "max_iter": max_iter},
     ]
 
 
@@ -179,7 +187,7 @@ def _evaluation(model, log_density, params, X_val, X_test, fit_time, logz=("exac
     }
 
 
-def fit_adesk_config(dataset, label, params, seed=0, partition_params=None, device="auto"):
+def fit_adesk_config(dataset, label, params, seed=0, partition=None, device="auto"):
     """Fit one configuration of an energy-based estimator and score validation and test.
 
     Parameters
@@ -189,11 +197,13 @@ def fit_adesk_config(dataset, label, params, seed=0, partition_params=None, devi
     label : str
         A key of :data:`adesk.benchmarks._compare.COMPARED`.
     params : dict
-        One configuration of :func:`adesk_configs`.
+        One configuration of :func:`adesk_configs` (nested settings by their path, e.g.
+        ``energy_model__hidden_layer_sizes``).
     seed : int, default=0
         Seed of the split and of the estimator.
-    partition_params : dict or None, default=None
-        Extra AIS settings (``partition_n_samples``, ``partition_n_temperatures``).
+    partition : AIS or None, default=None
+        The AIS settings of ``log Z`` (``None``: ``AIS()``, 512 chains and 500
+        temperatures).
     device : str, default="auto"
 
     Returns
@@ -209,16 +219,19 @@ def fit_adesk_config(dataset, label, params, seed=0, partition_params=None, devi
     X_train, X_val, X_test = standardized_splits(dataset, seed)
     class_name, base = COMPARED[label]
     cls = getattr(importlib.import_module("adesk.estimators"), class_name)
-    est = cls(
-        **base,
-        **params,
-        # The configurations (and so the number of iterations) are chosen on the validation
-        # split here, so no part of the training split is held out for early stopping.
-        early_stopping=False,
-        partition="ais",
-        **(partition_params or {}),
-        random_state=seed,
-        device=device,
+    est = estimator_from_params(
+        cls,
+        {
+            "energy_model": MLP(),
+            **base,
+            **params,
+            # The configurations (and so the number of iterations) are chosen on the validation
+            # split here, so no part of the training split is held out for early stopping.
+            "early_stopping": False,
+            "partition": AIS() if partition is None else partition,
+            "random_state": seed,
+            "device": device,
+        },
     )
     start = time.perf_counter()
     try:
@@ -400,9 +413,9 @@ def run_likelihood(
     n_jobs : int, default=1
         Joblib processes; every configuration of every estimator is one job.
     ais_chains : int or None, default=None
-        AIS chains (``partition_n_samples``; None: the estimators' default, 512).
+        AIS chains (``AIS(n_samples=...)``; None: the default, 512).
     ais_temperatures : int, default=500
-        AIS annealing steps (``partition_n_temperatures``).
+        AIS annealing steps (``AIS(n_temperatures=...)``).
     device : str, default="auto"
 
     Returns
@@ -422,10 +435,10 @@ def run_likelihood(
     unknown = set(datasets) - set(REAL_DATASETS)
     if unknown:
         raise ValueError(f"unknown datasets {sorted(unknown)}; use {REAL_DATASETS}.")
-    partition_params = {
-        "partition_n_samples": ais_chains,
-        "partition_n_temperatures": ais_temperatures,
-    }
+    partition = AIS(
+        n_samples=AIS().n_samples if ais_chains is None else ais_chains,
+        n_temperatures=ais_temperatures,
+    )
     jobs = [("baselines", name, None, None) for name in datasets]
     jobs += [
         ("adesk", name, label, params)
@@ -437,7 +450,7 @@ def run_likelihood(
     outputs = Parallel(n_jobs=n_jobs)(
         delayed(run_baselines)(jobs[i][1], seed)
         if jobs[i][0] == "baselines"
-        else delayed(fit_adesk_config)(*jobs[i][1:], seed, partition_params, device)
+        else delayed(fit_adesk_config)(*jobs[i][1:], seed, partition, device)
         for i in order
     )
     results = dict(zip(order, outputs))
@@ -488,7 +501,7 @@ def ade_against_baselines(rows):
 
 def _format_params(params):
     """``key=value`` pairs, with the long names shortened for the table."""
-    short = {"hidden_layer_sizes": "hidden", "covariance_type": "cov", "n_components": "k"}
+    short = {HIDDEN: "hidden", "covariance_type": "cov", "n_components": "k"}
     return ", ".join(
         f"{short.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{short.get(k, k)}={v}"
         for k, v in params.items()

@@ -19,6 +19,8 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from ..datasets import DEGENERATE_DATASETS, TOY_DATASETS, make_toy
+from ..energies import MLP
+from ..samplers import HMC
 from ..training._lag import _window_length
 from ._quick import tuned_gaussian_mixture, tuned_kernel_density
 
@@ -26,17 +28,27 @@ from ._quick import tuned_gaussian_mixture, tuned_kernel_density
 QUALITY_DATASETS = tuple(name for name in TOY_DATASETS if name not in DEGENERATE_DATASETS)
 
 #: label -> (module, class, constructor parameters). Iteration budgets are the estimators'
-#: own defaults unless ``max_iter`` is given on the command line.
+#: own defaults unless ``max_iter`` is given on the command line. The parameter objects are
+#: shared (estimators never modify them).
 QUALITY_ESTIMATORS = {
     "ADE": ("adesk.estimators", "ADEDensityEstimator", {}),
-    "CD-15": ("adesk.estimators", "ContrastiveDivergenceEstimator", {"n_mcmc_steps": 15}),
+    "CD-15": (
+        "adesk.estimators",
+        "ContrastiveDivergenceEstimator",
+        {"sampler": HMC(n_transitions=15)},
+    ),
+    # Persistent chains: a replay buffer of 10,000 states.
     "PCD-15": (
         "adesk.estimators",
         "ContrastiveDivergenceEstimator",
-        {"n_mcmc_steps": 15, "persistent": True},
+        {"sampler": HMC(n_transitions=15), "replay_buffer_size": 10000},
     ),
     "NCE": ("adesk.estimators", "NoiseContrastiveEstimator", {}),
-    "SM": ("adesk.estimators", "ScoreMatchingEstimator", {"activation": "softplus"}),
+    "SM": (
+        "adesk.estimators",
+        "ScoreMatchingEstimator",
+        {"energy_model": MLP(activation="softplus")},
+    ),
     "exact": ("adesk.benchmarks._exact", "ExactGradientReference", {}),
 }
 #: What runs by default: the two references and the estimators cheap enough for every seed.

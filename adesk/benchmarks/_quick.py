@@ -10,6 +10,7 @@ from sklearn.neighbors import KernelDensity
 from ..datasets import make_toy
 from ..estimators import ADEDensityEstimator
 from ..metrics import mmd2
+from ..train import estimator_from_params
 
 QUICK_DATASETS = ("moons", "pinwheel", "Ring", "Banana", "2spirals")
 
@@ -35,7 +36,12 @@ def tuned_kernel_density(X_train):
 
 
 def run_dataset(name, n_train=10000, seed=0, ade_params=None):
-    """Fit ADE, a tuned GMM and a tuned KDE on one dataset; return a dict of metrics."""
+    """Fit ADE, a tuned GMM and a tuned KDE on one dataset; return a dict of metrics.
+
+    ``ade_params`` are ADE's constructor parameters; the settings of its parameter objects are
+    named by their path (``{"sampler__n_steps": 10}``, see
+    :func:`adesk.train.estimator_from_params`).
+    """
     X_train = make_toy(name, n_train, random_state=seed)
     X_val = make_toy(name, 2000, random_state=seed + 1000)
     X_test = make_toy(name, 5000, random_state=seed + 2000)
@@ -43,7 +49,9 @@ def run_dataset(name, n_train=10000, seed=0, ade_params=None):
     row = {"dataset": name}
 
     start = time.perf_counter()
-    ade = ADEDensityEstimator(random_state=seed, **(ade_params or {})).fit(X_train)
+    ade = estimator_from_params(
+        ADEDensityEstimator, {"random_state": seed, **(ade_params or {})}
+    ).fit(X_train)
     row["ade_time"] = time.perf_counter() - start
     row["ade_ll"] = ade.score(X_test)
     row["ade_logz_err"] = ade.log_partition_std_

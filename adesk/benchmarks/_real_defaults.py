@@ -19,13 +19,14 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 
+from ..samplers import HMC
 from ..training import SamplerLagWarning
 from ._likelihood import REAL_DATASETS, run_baselines, standardized_splits
 
 #: label -> (class name in :mod:`adesk.estimators`, parameters beyond the defaults)
 DEFAULT_ESTIMATORS = {
     "ADE": ("ADEDensityEstimator", {}),
-    "CD-15": ("ContrastiveDivergenceEstimator", {"n_mcmc_steps": 15}),
+    "CD-15": ("ContrastiveDivergenceEstimator", {"sampler": HMC(n_transitions=15)}),
 }
 
 

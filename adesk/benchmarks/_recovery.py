@@ -26,7 +26,7 @@ Estimators. Every fit gets the same energy, data, seed, batch (256), Adam learni
 (3e-2, cosine-decayed to 5%) and an exponential moving average of the energy's parameters
 over ~100 updates (the paper averaged the parameters of the last epochs). SM is exact score
 matching; CD-5 runs 5 HMC transitions with the step size adapted to the acceptance rate;
-ADE follows Appendix F.1: a 2-layer MLP ``q_0`` (``initial="latent"``), 3 HMC steps, learned
+ADE follows Appendix F.1: a 2-layer MLP ``q_0`` (``initial=Latent()``), 3 HMC steps, learned
 step sizes, no gradient penalty (it biases sigma^2, see :data:`RECOVERY_ESTIMATORS`). Its
 ``q_0`` was chosen by the distance of the learned parameters to the MLE after 3000
 iterations (2 runs each in 2-D and 10-D, units of the data): ``"latent"`` with a sampler rate
@@ -53,7 +53,11 @@ import time
 import numpy as np
 from joblib import Parallel, delayed
 
+from ..initial import Latent
 from ..metrics import parameter_rmse
+from ..partition import ImportanceSampling
+from ..samplers import HMC
+from ..train import estimator_from_params
 
 #: Paper Table 5: RMSE between learned and true parameters, mean of 5 runs.
 PAPER_TABLE5 = {
@@ -67,21 +71,18 @@ RECOVERY_STARTS = ("perturbed", "standardized")
 
 #: name -> (class name in ``adesk.estimators``, constructor parameters). Shared settings
 #: (energy, budget, learning rate, averaging, seed) are added by :func:`run_recovery_case`.
+#: The parameter objects are shared by every fit: estimators never modify them.
 RECOVERY_ESTIMATORS = {
     "SM": ("ScoreMatchingEstimator", {"method": "exact"}),
     # Step size adapted to the acceptance rate, as the paper's CD (Appendix F.1).
-    "CD-5": ("ContrastiveDivergenceEstimator", {"n_mcmc_steps": 5}),
+    "CD-5": ("ContrastiveDivergenceEstimator", {"sampler": HMC(n_transitions=5)}),
     # The paper's parameter-estimation ADE (Appendix F.1): a 2-layer MLP q_0 (the deep latent
     # variable model), 3 HMC steps, step sizes learned end to end.
     "ADE": (
         "ADEDensityEstimator",
         {
-            "sampler": "hmc",
-            "n_steps": 3,
-            "step_size_adaptation": "learned",
-            "n_mcmc_steps": 0,
-            "initial": "latent",
-            "initial_hidden_layer_sizes": (64, 64),
+            "sampler": HMC(n_steps=3, adaptation="learned", n_transitions=0),
+            "initial": Latent(hidden_layer_sizes=(64, 64)),
             # The penalty c * mean |grad E(x_data)|^2 is a bias here: per standardized
             # coordinate it adds c / sigma^4 to the likelihood objective, whose minimiser
             # moves from sigma^2 = 1 to (1 + sqrt(1 + 16 c)) / 2 = 1.04 with the paper's
@@ -208,7 +209,8 @@ def _estimator_params(label, max_iter, learning_rate, start, seed, ade_initial="
     class_name, params = RECOVERY_ESTIMATORS[label]
     params = dict(params)
     if label == "ADE":
-        params["initial"] = ade_initial
+        if ade_initial != "latent":
+            params["initial"] = ade_initial
         # The MLP q_0 at the energy's rate overshoots in the first iterations (its x-spread
         # reached 3 data standard deviations in 2-D); the huge energy gradients of those
         # samples then fill Adam's second-moment estimate (beta2 = 0.999) and stall the
@@ -226,8 +228,7 @@ def _estimator_params(label, max_iter, learning_rate, start, seed, ade_initial="
         standardize="per_feature",
         early_stopping=False,
         # log Z is not used here; a cheap estimate keeps the end of each fit short.
-        partition="importance",
-        partition_n_samples=1000,
+        partition=ImportanceSampling(n_samples=1000),
         device="cpu",
         random_state=seed,
     )
@@ -260,7 +261,9 @@ def run_recovery_case(
     n_train, truth, start, max_iter, learning_rate, seed, ade_initial
         As in :func:`run_recovery`.
     params : dict or None, default=None
-        Extra constructor parameters, applied last (for experiments).
+        Extra constructor parameters, applied last (for experiments); settings of a parameter
+        object by their path, e.g. ``{"sampler__n_steps": 5}``
+        (:func:`adesk.train.estimator_from_params`).
 
     Returns
     -------
@@ -291,7 +294,7 @@ def run_recovery_case(
             label, max_iter, learning_rate, start, data_seed, ade_initial
         )
         cls = getattr(importlib.import_module("adesk.estimators"), class_name)
-        est = cls(**{**est_params, **(params or {})}).fit(X)
+        est = estimator_from_params(cls, {**est_params, **(params or {})}).fit(X)
         mean, var = learned_gaussian(est)
     row["fit_s"] = time.perf_counter() - start_time
     row.update(recovery_errors(mean, var, true_mean, true_std))

@@ -16,6 +16,7 @@ from joblib import Parallel, delayed
 from ..datasets import make_toy
 from ..estimators import ADEDensityEstimator
 from ..metrics import mmd2
+from ..train import estimator_from_params
 from ..training import SamplerLagWarning
 from ._quick import tuned_gaussian_mixture, tuned_kernel_density
 
@@ -41,13 +42,25 @@ def _split(name, n_train, seed):
 
 
 def run_config(name, sampler, initial, n_train=10000, seed=0, max_iter=1500, params=None):
-    """Fit one ADE configuration and return its metrics as a dict."""
+    """Fit one ADE configuration and return its metrics as a dict.
+
+    ``sampler`` and ``initial`` are shortcut names (``"hmc"``, ``"data"``, ...) or parameter
+    objects; ``params`` are further constructor parameters, the settings of a parameter object
+    by their path (``{"sampler__n_steps": 10}``, see :func:`adesk.train.estimator_from_params`).
+    """
     import torch
 
     torch.set_num_threads(1)
     X_train, _, X_test = _split(name, n_train, seed)
-    est = ADEDensityEstimator(
-        sampler=sampler, initial=initial, max_iter=max_iter, random_state=seed, **(params or {})
+    est = estimator_from_params(
+        ADEDensityEstimator,
+        {
+            "sampler": sampler,
+            "initial": initial,
+            "max_iter": max_iter,
+            "random_state": seed,
+            **(params or {}),
+        },
     )
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

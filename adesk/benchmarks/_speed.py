@@ -30,7 +30,9 @@ import numpy as np
 import torch
 
 from ..dynamics import run_mcmc
-from ..energies import MLPEnergy
+from ..energies import MLP, MLPEnergy
+from ..partition import ImportanceSampling, Quadrature
+from ..samplers import HMC, Langevin
 
 SPEED_MODES = {
     # rounds: interleaved repetitions of every measurement (medians are reported).
@@ -143,22 +145,21 @@ def _floor_functions(energy, x, n_gradients):
     return gradients, frozen
 
 
-def _fitted_ade(energy, X, n_steps, device, **params):
-    """An ADE estimator built around a copy of ``energy`` (no training: max_iter=0)."""
+def _fitted_ade(energy, X, n_steps, device, initial="data", **sampler_params):
+    """An ADE estimator built around a copy of ``energy`` (no training: max_iter=0), with the
+    sampler ``HMC(n_steps, STEP_SIZE, **sampler_params)``."""
     from ..estimators import ADEDensityEstimator
 
     weights = copy.deepcopy(energy).cpu()
     est = ADEDensityEstimator(
         energy_model=lambda d: copy.deepcopy(weights),
         standardize="none",
-        n_steps=n_steps,
-        step_size=STEP_SIZE,
+        sampler=HMC(n_steps=n_steps, step_size=STEP_SIZE, **sampler_params),
+        initial=initial,
         max_iter=0,
-        partition="importance",
-        partition_n_samples=64,
+        partition=ImportanceSampling(n_samples=64),
         device=str(device),
         random_state=0,
-        **params,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -298,36 +299,36 @@ def sampling_table(dims, n_transitions, rounds, device):
 def _training_estimators(n_steps_list, batch_size, device):
     from ..estimators import ADEDensityEstimator, ContrastiveDivergenceEstimator
 
+    # The parameter objects are shared by the estimators, which never modify them.
     common = dict(
-        hidden_layer_sizes=HIDDEN,
+        energy_model=MLP(hidden_layer_sizes=HIDDEN),
         batch_size=batch_size,
         max_iter=0,
         random_state=0,
         device=str(device),
-        partition="quadrature",
-        partition_resolution=16,
+        partition=Quadrature(resolution=16),
     )
     estimators = {
+        # One Langevin step (with its MALA test) per transition, 15 transitions.
         "CD-15 (15 Langevin steps + MALA test)": ContrastiveDivergenceEstimator(
-            mcmc="langevin", n_mcmc_steps=15, **common
+            sampler=Langevin(n_steps=1, n_transitions=15), **common
         ),
         "CD-15 (adesk default: 15 HMC x 5 leapfrog)": ContrastiveDivergenceEstimator(
-            n_mcmc_steps=15, **common
+            sampler=HMC(n_transitions=15), **common
         ),
     }
     for n_steps in n_steps_list:
         estimators[f"ADE BPTT, T={n_steps}"] = ADEDensityEstimator(
-            n_steps=n_steps, gradient="bptt", initial="gaussian", **common
+            sampler=HMC(n_steps=n_steps), gradient="bptt", initial="gaussian", **common
         )
         estimators[f"ADE BPTT + checkpointing, T={n_steps}"] = ADEDensityEstimator(
-            n_steps=n_steps,
+            sampler=HMC(n_steps=n_steps, gradient_checkpointing=True),
             gradient="bptt",
             initial="gaussian",
-            gradient_checkpointing=True,
             **common,
         )
         estimators[f"ADE default (truncated), T={n_steps}"] = ADEDensityEstimator(
-            n_steps=n_steps, **common
+            sampler=HMC(n_steps=n_steps), **common
         )
     return estimators
 
@@ -391,14 +392,13 @@ def scaling_table(steps_list, batches, dims, rounds, device):
         n_steps = value if varied == "T" else 10
         X = rng.standard_normal((max(2 * batch_size, 2000), n_features))
         est = ADEDensityEstimator(
-            n_steps=n_steps,
-            hidden_layer_sizes=HIDDEN,
+            sampler=HMC(n_steps=n_steps),
+            energy_model=MLP(hidden_layer_sizes=HIDDEN),
             batch_size=batch_size,
             max_iter=0,
             random_state=0,
             device=str(device),
-            partition="importance",
-            partition_n_samples=64,
+            partition=ImportanceSampling(n_samples=64),
         )
         step = _prepared_step(est, X)
         x = torch.as_tensor(X[:batch_size], dtype=torch.float32, device=device)

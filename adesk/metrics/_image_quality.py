@@ -1,5 +1,9 @@
 """Sample-quality metrics for images: classifier (Inception) score and Frechet distance.
 
+This module is long (about 700 lines) because the statistics, the small classifier trained in
+their place when no pretrained network is available, and the optional torchvision Inception
+features share their validation and are documented together.
+
 The paper reports the Inception score of CIFAR-10 samples (ADE paper, Table 3). Both
 the Inception score and the Frechet Inception distance (FID) need a pretrained
 ImageNet network that cannot be shipped or downloaded here, so this module separates

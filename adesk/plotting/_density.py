@@ -1,5 +1,8 @@
 """Diagnostic plots for fitted two-dimensional energy-based density estimators.
 
+This module is long (about 660 lines) because each figure of the paper's 2-D experiments is one
+function here with a full docstring and example; they share the grid and colour helpers.
+
 All functions draw on matplotlib :class:`~matplotlib.axes.Axes` objects through the
 object-oriented API and never call :func:`matplotlib.pyplot.show`, so they are safe
 to use with non-interactive backends such as ``Agg``. :mod:`matplotlib.pyplot` is only
@@ -166,9 +169,11 @@ def density_grid(estimator, bounds, grid_size=200):
     --------
     >>> from adesk import ScoreMatchingEstimator
     >>> from adesk.datasets import make_moons
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
     >>> est = ScoreMatchingEstimator(
-    ...     max_iter=2, hidden_layer_sizes=(8,), partition_resolution=16, random_state=0,
-    ...     device="cpu",
+    ...     max_iter=2, energy_model=MLP((8,)), partition=AutoPartition(resolution=16),
+    ...     random_state=0, device="cpu",
     ... ).fit(make_moons(200, random_state=0))
     >>> xx, yy, logp = density_grid(est, ((-3, 3), (-3, 3)), grid_size=50)
     >>> xx.shape, logp.shape
@@ -268,8 +273,12 @@ def plot_density(
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu").fit(X)
     >>> fig, ax = plt.subplots()
     >>> ax = plot_density(est, X, ax=ax, grid_size=20, log_scale=True)
     >>> len(ax.images), len(ax.collections)  # the heat map and the data overlay
@@ -374,8 +383,12 @@ def plot_samples(
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu").fit(X)
     >>> fig, ax = plt.subplots()
     >>> ax = plot_samples(X, est.sample(50, random_state=0), ax=ax)
     >>> [collection.get_label() for collection in ax.collections]
@@ -452,8 +465,12 @@ def plot_convergence(estimator, ax=None, keys=None):
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu").fit(X)
     >>> fig, ax = plt.subplots()
     >>> ax = plot_convergence(est, ax=ax, keys=["loss_energy", "loss_sampler"])
     >>> [(line.get_label(), len(line.get_xdata())) for line in ax.get_lines()]
@@ -534,8 +551,12 @@ def plot_energy_histogram(
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu").fit(X)
     >>> fig, ax = plt.subplots()
     >>> ax = plot_energy_histogram(est, X, 100, ax=ax, bins=10)  # draws 100 samples
     >>> len(ax.patches)  # 10 bars per histogram
@@ -604,8 +625,12 @@ def plot_fit_summary(estimator, X_train, X_samples, path=None, title=None):
     >>> from adesk import ADEDensityEstimator
     >>> from adesk.datasets import make_moons
     >>> X = make_moons(100, random_state=0)
-    >>> est = ADEDensityEstimator(max_iter=2, hidden_layer_sizes=(8,), n_steps=2,
-    ...                           partition_resolution=16, random_state=0, device="cpu").fit(X)
+    >>> from adesk.energies import MLP
+    >>> from adesk.partition import AutoPartition
+    >>> from adesk.samplers import HMC
+    >>> est = ADEDensityEstimator(max_iter=2, energy_model=MLP((8,)), sampler=HMC(n_steps=2),
+    ...                           partition=AutoPartition(resolution=16), random_state=0,
+    ...                           device="cpu").fit(X)
     >>> fig = plot_fit_summary(est, X, est.sample(50, random_state=0), title="moons")
     >>> [ax.get_title() for ax in fig.axes]
     ['training data', 'model samples over data', 'learned density']

@@ -22,7 +22,7 @@ class TrainingDivergedError(FloatingPointError):
     Examples
     --------
     :func:`run_training` raises it as soon as a training step logs a non-finite value (so does
-    ``fit`` with the default ``divergence="raise"``):
+    ``fit`` with the default ``max_rollbacks=0``):
 
     >>> from types import SimpleNamespace
     >>> from adesk.training import TrainingDivergedError, run_training
@@ -47,8 +47,9 @@ def diverged_error(iteration, quantity, value):
     """The :class:`TrainingDivergedError` for ``quantity = value`` at ``iteration``."""
     return TrainingDivergedError(
         f"Training diverged at iteration {iteration}: {quantity} = {value}. Lower "
-        "learning_rate_init or step_size, enable gradient and momentum clipping, or set "
-        "divergence='rollback' to restart from the last finite state at a lower learning rate.",
+        "learning_rate_init or the sampler's step_size, enable gradient and momentum clipping "
+        "(the sampler's gradient_clip and momentum_clip), or set max_rollbacks >= 1 to restart "
+        "from the last finite state at a lower learning rate.",
         iteration=iteration,
         quantity=quantity,
         value=value,
