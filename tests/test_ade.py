@@ -117,9 +117,40 @@ def test_random_state_instance_accepted(moons):
 )
 @pytest.mark.parametrize("gradient", ["bptt", "truncated"])
 def test_initial_and_gradient_options_train(moons, initial, gradient):
-    est = fast_ade(initial=initial, gradient=gradient, sampler_updates=2).fit(moons)
+    frozen = not isinstance(initial, str)  # acceptance rule and a replay buffer: nothing learns
+    if frozen:
+        # A sampler-learning setting would be ignored, so it is refused.
+        with pytest.raises(ValueError, match="sampler_updates set, but nothing in this"):
+            fast_ade(initial=initial, gradient=gradient, sampler_updates=2).fit(moons)
+    est = fast_ade(initial=initial, gradient=gradient, sampler_updates=1 if frozen else 2)
+    est.fit(moons)
     assert np.isfinite(est.score(moons))
     assert set(est.history_) >= {"loss_energy", "loss_sampler", "step_size"}
+    assert bool(est._sampler_parameters()) != frozen
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sampler_learning_rate", 1e-3),
+        ("sampler_updates", 3),
+        ("sampler__entropy_weight", 0.5),
+        ("sampler__gradient_checkpointing", True),
+    ],
+)
+def test_sampler_learning_settings_are_refused_when_nothing_learns(moons, field, value):
+    def build(adaptation):
+        sampler_fields = {"n_steps": 2, "adaptation": adaptation}
+        if field.startswith("sampler__"):
+            sampler_fields[field.split("__")[1]] = value
+            return fast_ade(sampler=HMC(**sampler_fields))
+        return fast_ade(sampler=HMC(**sampler_fields), **{field: value})
+
+    for adaptation in ("fixed", "acceptance"):
+        with pytest.raises(ValueError, match=f"{field} set, but nothing in this sampler"):
+            build(adaptation).fit(moons)
+    # The same setting is accepted (and used) once the step sizes are learned.
+    assert np.isfinite(build("learned").fit(moons).score(moons))
 
 
 def test_step_size_adaptation_modes(moons):
@@ -388,11 +419,6 @@ def test_ema_decay_returns_averaged_weights(moons):
     # With decay 0 the average is the last iterate: identical to no averaging.
     last = fast_ade(max_iter=20, ema_decay=0.0).fit(moons)
     np.testing.assert_allclose(last.energy(moons), plain.energy(moons), rtol=1e-6)
-
-
-def test_sampler_updates_with_frozen_sampler(moons):
-    est = fast_ade(sampler=HMC(n_steps=2, adaptation="fixed"), sampler_updates=3).fit(moons)
-    np.testing.assert_allclose(est.step_size_, 0.1, rtol=1e-6)
 
 
 def test_metropolis_acceptance_recorded(moons):

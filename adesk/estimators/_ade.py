@@ -134,6 +134,9 @@ default="hmc"
         Sampler-only updates before each joint update (Algorithm 1 uses 1).
     sampler_learning_rate : float or None, default=None
         Learning rate of the sampler's Adam optimizer; ``None`` uses ``learning_rate_init``.
+        Both are refused (rather than ignored) when nothing in the sampler learns: with the
+        defaults the step sizes follow the acceptance rate and the chains start from the
+        replay buffer, so there is no sampler parameter to train.
     adam_beta1 : float, default=0.5
         First-moment decay of both Adam optimizers (the paper's image models use 0).
     gradient_penalty : float, default=0.0
@@ -362,6 +365,36 @@ default="hmc"
             with torch.no_grad():
                 position, _ = self._draw_initial(n_chains, self._generator)
             self.replay_buffer_ = position.detach()
+        self._refuse_settings_without_effect()
+
+    def _refuse_settings_without_effect(self):
+        """Raise when a sampler-learning setting is set but nothing in the sampler learns.
+
+        A sampler whose step sizes follow the acceptance rate (or stay fixed) and whose chains
+        continue from a replay buffer has no parameter that training changes, so these
+        settings would be silently ignored.
+        """
+        if self._sampler_parameters():
+            return
+        settings = {
+            "sampler_updates": (self.sampler_updates, 1),
+            "sampler_learning_rate": (self.sampler_learning_rate, None),
+        }
+        if self.gradient != "bptt":
+            # With BPTT the energy's gradient runs through the trajectory, where the entropy
+            # weight and checkpointing still act.
+            settings["sampler__entropy_weight"] = (self._hp.entropy_weight, 1.0)
+            settings["sampler__gradient_checkpointing"] = (self._hp.gradient_checkpointing, False)
+        changed = [name for name, (value, default) in settings.items() if value != default]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} set, but nothing in this sampler learns: its step sizes "
+                f"follow the acceptance rate or stay fixed (sampler__adaptation resolved to "
+                f"{self._step_size_adaptation()!r}) and its chains start from the replay buffer, "
+                "so training has no sampler parameter to update. Use "
+                "sampler__adaptation='learned', a learned sampler (GHMC) or q0 (initial "
+                "without a replay buffer), or leave these settings at their defaults."
+            )
 
     def _lag_advice(self):
         return (

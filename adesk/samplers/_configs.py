@@ -58,11 +58,14 @@ momentum_penalty : float, default=1.0
     ``lambda`` of the kinetic energy ``lambda/2 |v|^2`` (paper eq. 6 and 20): momenta are
     drawn from ``N(0, I / lambda)``.
 entropy_weight : float, default=1.0
-    ADE: weight of ``H(q_0)`` in the sampler's objective (1 is the paper's objective).
+    ADE: weight of ``H(q_0)`` in the sampler's objective (1 is the paper's objective). Refused
+    (like ``gradient_checkpointing``, ``sampler_updates`` and ``sampler_learning_rate``) when
+    nothing in the sampler learns and the gradient is truncated.
 gradient_checkpointing : bool, default=False
     ADE: recompute the energy's activations during the backward pass through the unrolled
     trajectory instead of storing them (memory roughly constant in ``n_steps`` for about one
-    more energy gradient per step).
+    more energy gradient per step). It acts only where a graph is kept through the trajectory:
+    learned step sizes, a learned sampler or ``q_0``, or ``gradient="bptt"``.
 sample_clip : float or None, default=None
     ADE: clamp positions after every step to the data's box widened by this multiple of its
     range on each side. Clamping is not volume-preserving, so the bookkeeping of ``q_T`` is
