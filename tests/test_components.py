@@ -208,3 +208,24 @@ def test_cd_chain_kinds_follow_the_sampler_object(moons):
         fast_cd(sampler=HMC(metropolis=False)).fit(moons)
     with pytest.raises(ValueError, match="adaptation='learned'"):
         fast_cd(sampler=HMC(adaptation="learned")).fit(moons)
+
+
+def test_moving_average_and_early_stopping_are_not_silently_combined(moons):
+    # "auto" would hold out a split on this small set; with ema_decay it leaves the average in
+    # charge instead of ignoring it.
+    assert fast_ade(max_iter=100, validation_interval=10).fit(moons).early_stopping_
+    averaged = fast_ade(max_iter=100, validation_interval=10, ema_decay=0.9).fit(moons)
+    assert not averaged.early_stopping_
+    with pytest.raises(ValueError, match="early_stopping=True .* ema_decay=0.9"):
+        fast_ade(early_stopping=True, ema_decay=0.9).fit(moons)
+
+
+def test_q0_noise_learning_without_effect_is_refused(moons):
+    with pytest.raises(ValueError, match="initial__learn_noise=False has no effect"):
+        fast_ade(initial=Empirical(max_points=50, learn_noise=False)).fit(moons)
+    # Without a replay buffer the chains start from q0 and its noise setting is used.
+    frozen_noise = fast_ade(
+        initial=Empirical(max_points=50, learn_noise=False, replay_buffer_size=0),
+        sampler=HMC(n_steps=2, adaptation="learned"),
+    ).fit(moons)
+    assert not any(p.requires_grad for p in frozen_noise.initial_.parameters())

@@ -374,6 +374,12 @@ default="hmc"
         continue from a replay buffer has no parameter that training changes, so these
         settings would be silently ignored.
         """
+        if self.replay_buffer_ is not None and not self._hp.learn_initial_noise:
+            raise ValueError(
+                "initial__learn_noise=False has no effect with a replay buffer: q0's noise is "
+                "not trained then (it only shapes the buffer's start and the restarts). Use "
+                "initial__replay_buffer_size=0 or leave learn_noise at True."
+            )
         if self._sampler_parameters():
             return
         settings = {

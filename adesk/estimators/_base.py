@@ -185,6 +185,10 @@ class BaseEnergyEstimator(
         checks (``max_iter >= 2 * validation_interval``); otherwise off."""
         if self.early_stopping != "auto":
             return bool(self.early_stopping)
+        if self.ema_decay is not None:
+            # The user asked for the moving average of the weights as the fitted model; early
+            # stopping would return a checkpoint instead and ignore it.
+            return False
         n_validation = int(round(self.validation_fraction * n_samples))
         return (
             n_samples < AUTO_EARLY_STOPPING_MAX_SAMPLES
@@ -251,6 +255,13 @@ class BaseEnergyEstimator(
                 f"{self.dtype}); got {self.learning_rate_init!r}."
             )
         self._resolved = self._resolve_components()
+        if self.early_stopping is True and self.ema_decay is not None:
+            raise ValueError(
+                "early_stopping=True returns the best checkpoint and ema_decay the moving "
+                "average of the weights: the fitted model can be one or the other. Got "
+                f"early_stopping=True with ema_decay={self.ema_decay!r}; use "
+                "early_stopping='auto' or False with ema_decay, or ema_decay=None."
+            )
         try:
             device = resolve_device(self.device)
         except RuntimeError as error:

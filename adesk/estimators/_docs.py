@@ -83,7 +83,8 @@ early_stopping : bool or "auto", default="auto"
     runaways at the cost of one ``log Z`` estimate (a quarter of the final budget) per
     check. ``"auto"`` turns it on below 5,000 training samples, where the default budget
     can overfit (when the split holds at least 5 points and ``max_iter`` allows two
-    checks); the choice is ``early_stopping_``. Takes precedence over ``ema_decay``.
+    checks) and ``ema_decay`` is None; the choice is ``early_stopping_``. ``True`` with an
+    ``ema_decay`` is refused (the fitted model is either the best checkpoint or the average).
 validation_fraction : float in (0, 1), default=0.1
 n_iter_no_change : int, default=10
     Number of checks (windows of ``validation_interval`` iterations) without improvement
