@@ -214,7 +214,8 @@ def refuse_unused_fields(component, path, used, caller, reason):
     unused = [name for name in component.non_default_params() if name not in used]
     if unused:
         fields = ", ".join(f"{path}__{name}" for name in unused)
+        given = ", ".join(f"{name}={getattr(component, name)!r}" for name in unused)
         raise ValueError(
-            f"{caller} does not use {fields} (set on {component!r}): {reason} Leave "
+            f"{caller} does not use {fields} (got {given} on {component!r}): {reason} Leave "
             f"{'it' if len(unused) == 1 else 'them'} at the default."
         )

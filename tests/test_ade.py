@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from adesk import ADEDensityEstimator
 from adesk.datasets import make_toy
 from adesk.energies import MLP
-from adesk.initial import Empirical, Flow
+from adesk.initial import Empirical, Flow, Gaussian
 from adesk.partition import AutoPartition
 from adesk.samplers import GHMC, HMC, DeterministicLangevin, Langevin
 from adesk.training import SampleRecorder, TrainingDivergedError
@@ -113,13 +113,18 @@ def test_random_state_instance_accepted(moons):
 
 @pytest.mark.parametrize(
     "initial",
-    [pytest.param(Empirical(max_points=50, replay_buffer_size=64), id="data"), "gaussian"],
+    [
+        pytest.param(Empirical(max_points=50, replay_buffer_size=64), id="data"),
+        pytest.param("gaussian", id="gaussian-buffer"),
+        pytest.param(Gaussian(replay_buffer_size=0), id="gaussian-restarts"),
+    ],
 )
 @pytest.mark.parametrize("gradient", ["bptt", "truncated"])
 def test_initial_and_gradient_options_train(moons, initial, gradient):
-    frozen = not isinstance(initial, str)  # acceptance rule and a replay buffer: nothing learns
+    # Behind a replay buffer, HMC under the acceptance rule has nothing to train through the
+    # trajectory; with the paper's restarts from q0 the sampler objective trains q0.
+    frozen = initial != Gaussian(replay_buffer_size=0)
     if frozen:
-        # A sampler-learning setting would be ignored, so it is refused.
         with pytest.raises(ValueError, match="sampler_updates set, but nothing in this"):
             fast_ade(initial=initial, gradient=gradient, sampler_updates=2).fit(moons)
     est = fast_ade(initial=initial, gradient=gradient, sampler_updates=1 if frozen else 2)
@@ -127,6 +132,22 @@ def test_initial_and_gradient_options_train(moons, initial, gradient):
     assert np.isfinite(est.score(moons))
     assert set(est.history_) >= {"loss_energy", "loss_sampler", "step_size"}
     assert bool(est._sampler_parameters()) != frozen
+
+
+def test_parametric_q0_behind_a_buffer_is_fitted_to_the_model(moons):
+    """With persistent chains a parametric q0 only starts and restarts them, and is trained on
+    its own draws by KL(q0 || p); the paper's scheme (restarts every iteration) trains it
+    through the dynamics instead. Either way its parameters move, and the chains persist
+    only in the first."""
+    start = fast_ade(initial="gaussian", max_iter=0).fit(moons)
+    before = [p.detach().clone() for p in start.initial_.parameters()]
+    buffered = fast_ade(initial="gaussian", max_iter=30).fit(moons)
+    assert buffered.replay_buffer_ is not None and buffered._initial_parameters_by_kl()
+    moved = [not torch.allclose(a, b) for a, b in zip(before, buffered.initial_.parameters())]
+    assert any(moved)
+    restarts = fast_ade(initial=Gaussian(replay_buffer_size=0), max_iter=30).fit(moons)
+    assert restarts.replay_buffer_ is None and not restarts._initial_parameters_by_kl()
+    assert restarts._sampler_parameters()
 
 
 @pytest.mark.parametrize(
@@ -583,7 +604,8 @@ def test_empirical_initial_draw_without_density_is_the_same_draw(fitted):
 )
 @pytest.mark.parametrize("gradient", ["bptt", "truncated"])
 def test_gradient_checkpointing_trains_identically(moons, sampler, gradient):
-    settings = dict(gradient=gradient, initial="gaussian", max_iter=4)
+    # Restarts from q0 (no buffer): the sampler objective runs through the trajectory.
+    settings = dict(gradient=gradient, initial=Gaussian(replay_buffer_size=0), max_iter=4)
     plain = fast_ade(sampler=sampler(n_steps=3), **settings).fit(moons)
     checkpointed = fast_ade(
         sampler=sampler(n_steps=3, gradient_checkpointing=True), **settings

@@ -25,7 +25,7 @@ from adesk import (
     ScoreMatchingEstimator,
 )
 from adesk.energies import MLP
-from adesk.initial import Empirical, Flow, Latent
+from adesk.initial import Empirical, Flow, Gaussian, Latent
 from adesk.metrics import log_likelihood, log_likelihood_scorer, transform_log_det
 from adesk.partition import AIS, AutoPartition, ImportanceSampling
 from adesk.samplers import GHMC, HMC, DeterministicLangevin
@@ -86,7 +86,11 @@ def test_quadrature_matches_the_analytic_partition_in_2d(cls):
 
 @pytest.mark.parametrize("cls", [ADEDensityEstimator, FlowDualEstimator], ids=lambda c: c.__name__)
 def test_importance_uses_the_tractable_dual_sampler(cls):
-    params = {"initial": "gaussian", "sampler": HMC(n_steps=2, metropolis=False)}
+    # The paper's scheme (no replay buffer): the sampler's density is tractable.
+    params = {
+        "initial": Gaussian(replay_buffer_size=0),
+        "sampler": HMC(n_steps=2, metropolis=False),
+    }
     params = params if cls is ADEDensityEstimator else {}
     X = gaussian_data(600, 5, seed=2)
     est = small(cls, energy_model="gaussian", partition="importance", **params).fit(X)
@@ -97,9 +101,18 @@ def test_importance_uses_the_tractable_dual_sampler(cls):
 @pytest.mark.parametrize(
     "params",
     [
-        {"sampler": GHMC(n_steps=2, metropolis=False), "initial": Flow(n_layers=2)},
-        {"sampler": DeterministicLangevin(n_steps=2, logdet="exact"), "initial": "gaussian"},
-        {"sampler": GHMC(n_steps=2, metropolis=False, latent_dim=2), "initial": Latent()},
+        {
+            "sampler": GHMC(n_steps=2, metropolis=False),
+            "initial": Flow(n_layers=2, replay_buffer_size=0),
+        },
+        {
+            "sampler": DeterministicLangevin(n_steps=2, logdet="exact"),
+            "initial": Gaussian(replay_buffer_size=0),
+        },
+        {
+            "sampler": GHMC(n_steps=2, metropolis=False, latent_dim=2),
+            "initial": Latent(replay_buffer_size=0),
+        },
     ],
     ids=["ghmc-flow", "deterministic_langevin-gaussian", "ghmc-latent"],
 )

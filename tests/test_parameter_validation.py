@@ -568,6 +568,9 @@ OWN_CASES = {
         ),
         # Planar layers have no hidden layers: the setting would be ignored.
         Case("flow__hidden_layer_sizes", (8,), literal("RealNVP"), label="(8,)_planar"),
+        # The flow is the sampler itself: persistent chains would be ignored.
+        Case("flow__replay_buffer_size", 0, literal("does not use flow__replay_buffer_size")),
+        Case("flow__reinit_probability", 0.5, literal("does not use flow__reinit_probability")),
         Case("sampler_learning_rate", -1.0, POSITIVE),
         Case("sampler_updates", 0, AT_LEAST_1),
         Case("gradient_penalty", -1.0, AT_LEAST_0),

@@ -108,7 +108,8 @@ PAPER_ESTIMATORS = {
     "ADE": (
         "ADEDensityEstimator",
         {
-            "initial": Flow(n_layers=10, layer="planar"),
+            # The paper's scheme: chains restart from q0 every iteration.
+            "initial": Flow(n_layers=10, layer="planar", replay_buffer_size=0),
             # The paper's Langevin steps have no acceptance test; a rejected chain would also
             # break the density bookkeeping that the entropy of a parametric q_0 relies on.
             "sampler": Langevin(n_steps=5, metropolis=False),

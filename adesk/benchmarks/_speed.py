@@ -31,6 +31,7 @@ import torch
 
 from ..dynamics import run_mcmc
 from ..energies import MLP, MLPEnergy
+from ..initial import Gaussian
 from ..partition import ImportanceSampling, Quadrature
 from ..samplers import HMC, Langevin
 
@@ -230,12 +231,14 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
         x.cpu().numpy(),
         N_LEAPFROG,
         device,
-        initial="gaussian",
+        initial=Gaussian(replay_buffer_size=0),
         step_size_shape="scalar",
         gradient_clip=None,
         momentum_clip=None,
     )
-    default_ade = _fitted_ade(energy, x.cpu().numpy(), N_LEAPFROG, device, initial="gaussian")
+    default_ade = _fitted_ade(
+        energy, x.cpu().numpy(), N_LEAPFROG, device, initial=Gaussian(replay_buffer_size=0)
+    )
 
     def ade_sampler(estimator):
         def draw():
@@ -319,12 +322,15 @@ def _training_estimators(n_steps_list, batch_size, device):
     }
     for n_steps in n_steps_list:
         estimators[f"ADE BPTT, T={n_steps}"] = ADEDensityEstimator(
-            sampler=HMC(n_steps=n_steps), gradient="bptt", initial="gaussian", **common
+            sampler=HMC(n_steps=n_steps),
+            gradient="bptt",
+            initial=Gaussian(replay_buffer_size=0),
+            **common,
         )
         estimators[f"ADE BPTT + checkpointing, T={n_steps}"] = ADEDensityEstimator(
             sampler=HMC(n_steps=n_steps, gradient_checkpointing=True),
             gradient="bptt",
-            initial="gaussian",
+            initial=Gaussian(replay_buffer_size=0),
             **common,
         )
         estimators[f"ADE default (truncated), T={n_steps}"] = ADEDensityEstimator(

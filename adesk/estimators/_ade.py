@@ -361,7 +361,7 @@ default="hmc"
         self.sampler_.to(device=self._device, dtype=self._dtype)
         self.replay_buffer_ = None
         n_chains = self._n_persistent_chains()
-        if self._hp.initial == "data" and n_chains > 0:
+        if n_chains > 0:
             with torch.no_grad():
                 position, _ = self._draw_initial(n_chains, self._generator)
             self.replay_buffer_ = position.detach()
@@ -382,14 +382,18 @@ default="hmc"
             )
         if self._sampler_parameters():
             return
-        settings = {
-            "sampler_updates": (self.sampler_updates, 1),
-            "sampler_learning_rate": (self.sampler_learning_rate, None),
-        }
-        if self.gradient != "bptt":
-            # With BPTT the energy's gradient runs through the trajectory, where the entropy
-            # weight and checkpointing still act.
+        # Nothing learns through the trajectory. A parametric q0 behind a replay buffer is
+        # still fitted on its own draws (learning rate and entropy weight act there); with
+        # BPTT the energy's gradient runs through the trajectory (entropy weight and
+        # checkpointing act there).
+        fitted_q0 = bool(self._initial_parameters_by_kl())
+        bptt = self.gradient == "bptt"
+        settings = {"sampler_updates": (self.sampler_updates, 1)}
+        if not fitted_q0:
+            settings["sampler_learning_rate"] = (self.sampler_learning_rate, None)
+        if not (fitted_q0 or bptt):
             settings["sampler__entropy_weight"] = (self._hp.entropy_weight, 1.0)
+        if not bptt:
             settings["sampler__gradient_checkpointing"] = (self._hp.gradient_checkpointing, False)
         changed = [name for name, (value, default) in settings.items() if value != default]
         if changed:
@@ -397,9 +401,9 @@ default="hmc"
                 f"{', '.join(changed)} set, but nothing in this sampler learns: its step sizes "
                 f"follow the acceptance rate or stay fixed (sampler__adaptation resolved to "
                 f"{self._step_size_adaptation()!r}) and its chains start from the replay buffer, "
-                "so training has no sampler parameter to update. Use "
-                "sampler__adaptation='learned', a learned sampler (GHMC) or q0 (initial "
-                "without a replay buffer), or leave these settings at their defaults."
+                "so no trajectory is trained. Use sampler__adaptation='learned', a learned "
+                "sampler (GHMC) or initial__replay_buffer_size=0 (the paper's restarts from "
+                "q0), or leave these settings at their defaults."
             )
 
     def _lag_advice(self):
@@ -416,12 +420,33 @@ default="hmc"
             return int(self.batch_size)
         return int(self._hp.replay_buffer_size)
 
+    def _initial_parameters_by_kl(self):
+        """Parameters of a parametric ``q_0`` trained on its own draws by ``KL(q_0 || p)``.
+
+        With a replay buffer the energy's negatives continue persistent chains and ``q_0``
+        only starts and restarts them, so it is fitted to the model directly (the sampler
+        objective with no dynamics, ``E_q0[E(x) + lambda/2 |v|^2] - w H(q_0)``). The
+        nonparametric ``q_0`` is not (its noise only shapes the buffer's start and the
+        restarts from the data, and its entropy is a sum over every stored point).
+        """
+        if self.replay_buffer_ is None or self._hp.initial == "data":
+            return []
+        return [p for p in self.initial_.parameters() if p.requires_grad]
+
+    def _initial_kl_loss(self):
+        """``E_q0[E(x) + lambda/2 |v|^2] - w H(q_0)`` on fresh draws; the energy is frozen."""
+        position, momentum, log_q0 = self.initial_.sample(self._local_batch_size, self._generator)
+        kinetic = 0.5 * self._hp.momentum_penalty * momentum.pow(2).sum(-1)
+        hamiltonian = (self.energy_model_(position) + kinetic).mean()
+        return hamiltonian - self._hp.entropy_weight * self.initial_.entropy(log_q0)
+
     def _sampler_parameters(self):
-        """Trainable parameters of the dual sampler.
+        """Trainable parameters of the dual sampler's objective.
 
         With a replay buffer the chains do not start from ``q_0``, so only the dynamics'
-        parameters are trained (the noise of the nonparametric ``q_0`` then only shapes the
-        buffer's start and the data restarts).
+        parameters are trained by it (a parametric ``q_0`` is then fitted on its own draws,
+        :meth:`_initial_parameters_by_kl`; the noise of the nonparametric one only shapes
+        the buffer's start and the data restarts).
         """
         modules = (
             [self.sampler_] if self.replay_buffer_ is not None else [self.initial_, self.sampler_]
@@ -635,6 +660,10 @@ default="hmc"
 
         data_energy = self._data_energy_and_penalty(batch, samples_energy)
         (data_energy["loss"] - sample_term).backward()
+        initial_params = self._initial_parameters_by_kl()
+        if initial_params:
+            with frozen_parameters(self.energy_model_):
+                torch.autograd.backward(self._initial_kl_loss(), inputs=initial_params)
         energy_optimizer.step()
         if sampler_optimizer is not None:
             sampler_optimizer.step()

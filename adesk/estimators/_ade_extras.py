@@ -116,7 +116,8 @@ class ADEExtrasMixin:
             # N(0, 4 I).
             initial = Empirical(replay_buffer_size=10000, reinit_probability=0.1, reinit_scale=2.0)
         else:
-            initial = Latent()
+            # The paper's scheme: chains restart from q0 every iteration.
+            initial = Latent(replay_buffer_size=0)
         params = {
             "energy_model": Conv(spectral_norm=True, base_precision=0.0),
             "standardize": "global",

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._components import resolve_component
+from .._components import refuse_unused_fields, resolve_component
 from ..initial import Flow, FlowInitial
 from ._base import BaseEnergyEstimator
 from ._docs import fill_shared_docs
@@ -213,6 +213,13 @@ class FlowDualEstimator(BaseEnergyEstimator):
         if isinstance(flow, str) and flow in ("planar", "realnvp"):
             flow = Flow(layer=flow)
         flow = resolve_component(flow, "flow", {"flow": Flow}, type(self).__name__)
+        refuse_unused_fields(
+            flow,
+            "flow",
+            ("n_layers", "layer", "hidden_layer_sizes"),
+            type(self).__name__,
+            "the flow is the dual sampler itself; it has no persistent chains.",
+        )
         settings.update(
             flow=flow.layer,
             n_flow_layers=int(flow.n_layers),

@@ -5,6 +5,7 @@ The torch modules they become in ``fit`` are :class:`~adesk.initial.EmpiricalIni
 :class:`~adesk.initial.LatentInitial` (or :class:`~adesk.initial.ImageLatentInitial`).
 """
 
+import textwrap
 from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -19,10 +20,43 @@ def _check_sizes(sizes, name):
     return tuple(int(s) for s in sizes)
 
 
+_PERSISTENCE_CONSTRAINTS = {
+    "replay_buffer_size": [Interval(Integral, 0, None, closed="left"), None],
+    "reinit_probability": [Interval(Real, 0, 1, closed="both")],
+}
+
+_PERSISTENCE_DOC = """\
+replay_buffer_size : int or None, default=None
+    Number of persistent chain states that the energy's negatives continue from (0:
+    chains start from ``q_0`` every iteration and ``q_0`` is trained with the dynamics
+    by the paper's sampler objective, eq. 20). ``None`` keeps one chain per minibatch
+    row (``batch_size`` chains), so that every chain makes a transition every iteration
+    and follows the energy as it changes; ``q_0`` then only starts and restarts the
+    chains and is trained on its own draws to match the model (``KL(q_0 || p)``, the
+    sampler objective with no dynamics). Measured on moons (1,000 iterations, see
+    ``benchmarks/README.md``): with restarts every iteration a parametric ``q_0`` lets the
+    energy run away or settle 0.7-6.5 nats below the tuned mixture, with the buffer every
+    sampler is within 0.16 nats of it. ``replay_buffer_size * n_features`` floats of memory.
+reinit_probability : float in [0, 1], default=0.05
+    Fraction of buffer chains restarted from ``q_0`` each iteration."""
+
+
 class InitialConfig(Component):
     """Base class of the initial-distribution parameter objects; ``kind`` is the shortcut."""
 
     kind = None
+
+    def _check(self, path, caller):
+        if self.replay_buffer_size == 0 and (
+            self.reinit_probability != 0.05 or getattr(self, "reinit_scale", None) is not None
+        ):
+            raise ValueError(
+                f"{path}__reinit_probability and {path}__reinit_scale restart persistent "
+                f"chains, and {path}__replay_buffer_size=0 keeps none; leave them at their "
+                "defaults or use a replay buffer (got "
+                f"reinit_probability={self.reinit_probability!r}, "
+                f"reinit_scale={getattr(self, 'reinit_scale', None)!r})."
+            )
 
 
 class Empirical(InitialConfig):
@@ -92,22 +126,14 @@ class Empirical(InitialConfig):
         self.reinit_probability = reinit_probability
         self.reinit_scale = reinit_scale
 
-    def _check(self, path, caller):
-        if self.replay_buffer_size == 0 and (
-            self.reinit_probability != 0.05 or self.reinit_scale is not None
-        ):
-            raise ValueError(
-                f"{path}__reinit_probability and {path}__reinit_scale restart persistent "
-                f"chains, and {path}__replay_buffer_size=0 keeps none; leave them at their "
-                "defaults or use a replay buffer (got "
-                f"reinit_probability={self.reinit_probability!r}, "
-                f"reinit_scale={self.reinit_scale!r})."
-            )
-
 
 class Gaussian(InitialConfig):
     """A learnable diagonal Gaussian on ``(x, v)``, initialised from the data's mean and scale
     (analytic entropy). The shortcut is ``initial="gaussian"``.
+
+    Parameters
+    ----------
+    {persistence}
 
     Examples
     --------
@@ -117,9 +143,11 @@ class Gaussian(InitialConfig):
     """
 
     kind = "gaussian"
+    _parameter_constraints = dict(_PERSISTENCE_CONSTRAINTS)
 
-    def __init__(self):
-        pass
+    def __init__(self, *, replay_buffer_size=None, reinit_probability=0.05):
+        self.replay_buffer_size = replay_buffer_size
+        self.reinit_probability = reinit_probability
 
 
 class Flow(InitialConfig):
@@ -136,6 +164,9 @@ class Flow(InitialConfig):
     hidden_layer_sizes : tuple of int or None, default=None
         Hidden widths of the RealNVP conditioners; ``None`` means ``(64, 64)``. Planar layers
         have no hidden layers, so it must stay ``None`` with ``layer="planar"``.
+    {persistence}
+        Only as ADE's ``initial``: :class:`~adesk.FlowDualEstimator` refuses both (its flow
+        is the sampler itself).
 
     Examples
     --------
@@ -149,14 +180,26 @@ class Flow(InitialConfig):
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "layer": [StrOptions({"planar", "realnvp"})],
         "hidden_layer_sizes": ["array-like", None],
+        **_PERSISTENCE_CONSTRAINTS,
     }
 
-    def __init__(self, n_layers=10, layer="planar", *, hidden_layer_sizes=None):
+    def __init__(
+        self,
+        n_layers=10,
+        layer="planar",
+        *,
+        hidden_layer_sizes=None,
+        replay_buffer_size=None,
+        reinit_probability=0.05,
+    ):
         self.n_layers = n_layers
         self.layer = layer
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.replay_buffer_size = replay_buffer_size
+        self.reinit_probability = reinit_probability
 
     def _check(self, path, caller):
+        super()._check(path, caller)
         if self.hidden_layer_sizes is None:
             return
         if self.layer == "planar":
@@ -183,6 +226,7 @@ class Latent(InitialConfig):
     ----------
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden widths of the decoder ``phi``.
+    {persistence}
 
     Examples
     --------
@@ -192,14 +236,25 @@ class Latent(InitialConfig):
     """
 
     kind = "latent"
-    _parameter_constraints = {"hidden_layer_sizes": ["array-like"]}
+    _parameter_constraints = {"hidden_layer_sizes": ["array-like"], **_PERSISTENCE_CONSTRAINTS}
 
-    def __init__(self, hidden_layer_sizes=(64, 64)):
+    def __init__(
+        self, hidden_layer_sizes=(64, 64), *, replay_buffer_size=None, reinit_probability=0.05
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.replay_buffer_size = replay_buffer_size
+        self.reinit_probability = reinit_probability
 
     def _check(self, path, caller):
+        super()._check(path, caller)
         _check_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
 
 
 #: Shortcut strings accepted by ADE's ``initial`` parameter.
 INITIAL_SHORTCUTS = {"data": Empirical, "gaussian": Gaussian, "flow": Flow, "latent": Latent}
+
+
+for _cls in (Gaussian, Flow, Latent):
+    _cls.__doc__ = _cls.__doc__.replace(
+        "    {persistence}", textwrap.indent(_PERSISTENCE_DOC.rstrip("\n"), "    ")
+    )
