@@ -36,7 +36,8 @@ replay_buffer_size : int or None, default=None
     sampler objective with no dynamics). Measured on moons (1,000 iterations, see
     ``benchmarks/README.md``): with restarts every iteration a parametric ``q_0`` lets the
     energy run away or settle 0.7-6.5 nats below the tuned mixture, with the buffer every
-    sampler is within 0.16 nats of it. ``replay_buffer_size * n_features`` floats of memory.
+    sampler is within 0.2 nats of it on 3 seeds. ``replay_buffer_size * n_features`` floats
+    of memory.
 reinit_probability : float in [0, 1], default=0.05
     Fraction of buffer chains restarted from ``q_0`` each iteration."""
 
