@@ -114,12 +114,15 @@ def test_flow_types_and_learning_rates(moons):
     assert flow_opt.param_groups[0]["initial_lr"] == pytest.approx(0.05)
     planar = fast_flow_dual().fit(moons)
     assert type(planar.flow_.layers[0]).__name__ == "PlanarFlow"
-    assert planar._optimizers[1].param_groups[0]["initial_lr"] == pytest.approx(1e-3)
+    assert planar._optimizers[1].param_groups[0]["initial_lr"] == pytest.approx(1e-2)
+    # None: the flow at the energy's rate.
+    same_rate = fast_flow_dual(sampler_learning_rate=None).fit(moons)
+    assert same_rate._optimizers[1].param_groups[0]["initial_lr"] == pytest.approx(1e-3)
 
 
 def test_sampler_updates_consume_more_flow_steps(moons):
-    one = fast_flow_dual(max_iter=3).fit(moons)
-    three = fast_flow_dual(max_iter=3, sampler_updates=3).fit(moons)
+    one = fast_flow_dual(max_iter=3, sampler_updates=1).fit(moons)
+    three = fast_flow_dual(max_iter=3).fit(moons)  # the default: 3 flow updates
     assert one._optimizers[1].state_dict()["state"][0]["step"] == 3
     assert three._optimizers[1].state_dict()["state"][0]["step"] == 9
     assert one._optimizers[0].state_dict()["state"][0]["step"] == 3
