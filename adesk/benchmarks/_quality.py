@@ -50,6 +50,8 @@ QUALITY_ESTIMATORS = {
         {"energy_model": MLP(activation="softplus")},
     ),
     "exact": ("adesk.benchmarks._exact", "ExactGradientReference", {}),
+    # ADE's defaults with the Metropolis-adjusted Langevin dynamics instead of HMC.
+    "ADE-langevin": ("adesk.estimators", "ADEDensityEstimator", {"sampler": "langevin"}),
 }
 #: What runs by default: the two references and the estimators cheap enough for every seed.
 DEFAULT_QUALITY_ESTIMATORS = ("ADE", "CD-15", "exact")
