@@ -11,7 +11,7 @@ and never modifies it. Components are validated the way estimators are: each cla
 
 import inspect
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import validate_parameter_constraints
 
@@ -151,6 +151,15 @@ class Component:
 
     def _check(self, path, caller):
         """Rules across fields that a constraint table cannot express (none by default)."""
+
+
+def check_layer_sizes(sizes, name):
+    """``sizes`` (an int or a sequence of ints) as a tuple of positive ints, or a ValueError
+    naming ``name`` and the value given."""
+    as_tuple = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+    if len(as_tuple) == 0 or not all(isinstance(s, Integral) and s > 0 for s in as_tuple):
+        raise ValueError(f"{name} must be a non-empty sequence of positive ints; got {sizes!r}.")
+    return tuple(int(s) for s in as_tuple)
 
 
 def _same(value, default):

@@ -4,11 +4,11 @@
 :class:`~adesk.energies.ConvEnergy` and :class:`~adesk.energies.GaussianEnergy`.
 """
 
-from numbers import Integral, Real
+from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._components import Component
+from .._components import Component, check_layer_sizes
 from ._mlp import ACTIVATIONS
 
 
@@ -68,14 +68,7 @@ class MLP(EnergyConfig):
 
     def sizes(self, name="hidden_layer_sizes"):
         """``hidden_layer_sizes`` as a tuple of positive ints (an int means one layer)."""
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if len(sizes) == 0 or not all(isinstance(s, Integral) and s > 0 for s in sizes):
-            raise ValueError(
-                f"{name} must be a non-empty sequence of positive ints; "
-                f"got {self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
+        return check_layer_sizes(self.hidden_layer_sizes, name)
 
 
 class Conv(EnergyConfig):

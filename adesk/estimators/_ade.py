@@ -26,7 +26,6 @@ from ._ade_building import (  # noqa: F401 (re-exported: the names tests and ben
     SAMPLERS,
     STEP_SIZE_ADAPTATIONS,
     ADEBuildingMixin,
-    _as_sizes,
 )
 from ._ade_extras import ADEExtrasMixin, _fill_missing  # noqa: F401
 from ._base import AUTO_EARLY_STOPPING_MAX_SAMPLES, BaseEnergyEstimator

@@ -6,11 +6,10 @@ fields, and builds the dynamics embedding and the initial distribution from them
 """
 
 import math
-from numbers import Integral
 
 import torch
 
-from .._components import resolve_component
+from .._components import check_layer_sizes, resolve_component
 from ..dynamics import (
     DeterministicLangevinEmbedding,
     GeneralizedHMCEmbedding,
@@ -34,13 +33,6 @@ STEP_SIZE_ADAPTATIONS = ("auto", "acceptance", "learned", "fixed")
 EXACT_LOGDET_MAX_FEATURES = 16
 
 
-def _as_sizes(sizes, name):
-    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
-        raise ValueError(f"{name} must be a tuple of positive integers; got {sizes!r}.")
-    return tuple(int(s) for s in sizes)
-
-
 class ADEBuildingMixin:
     """The sampler and ``q_0`` of :class:`~adesk.ADEDensityEstimator`, from its parameters."""
 
@@ -61,7 +53,6 @@ class ADEBuildingMixin:
             "logdet_probes": 2,
             "gradient_clip": 10.0,
             "momentum_clip": 10.0,
-            "metropolis": False,
         }
         field = {name: getattr(sampler, name, default) for name, default in defaults.items()}
         settings.update(
@@ -75,11 +66,11 @@ class ADEBuildingMixin:
             entropy_weight=float(sampler.entropy_weight),
             gradient_checkpointing=bool(sampler.gradient_checkpointing),
             sample_clip=sampler.sample_clip,
-            metropolis=field["metropolis"],
+            metropolis=sampler.uses_metropolis(),
             gradient_clip=field["gradient_clip"],
             momentum_clip=field["momentum_clip"],
             latent_dim=field["latent_dim"],
-            sampler_hidden_layer_sizes=_as_sizes(
+            sampler_hidden_layer_sizes=check_layer_sizes(
                 field["hidden_layer_sizes"], "sampler__hidden_layer_sizes"
             ),
             ghmc_scale=field["scale"],
@@ -94,7 +85,9 @@ class ADEBuildingMixin:
             initial_hidden_layer_sizes=(
                 initial.conditioner_sizes()
                 if initial.kind == "flow"
-                else _as_sizes(getattr(initial, "hidden_layer_sizes", (64, 64)), "sizes")
+                else check_layer_sizes(
+                    getattr(initial, "hidden_layer_sizes", (64, 64)), "initial__hidden_layer_sizes"
+                )
             ),
             initial_noise=float(getattr(initial, "noise", 0.1)),
             learn_initial_noise=bool(getattr(initial, "learn_noise", True)),
@@ -103,10 +96,7 @@ class ADEBuildingMixin:
             reinit_probability=float(getattr(initial, "reinit_probability", 0.05)),
             reinit_scale=getattr(initial, "reinit_scale", None),
         )
-        self._resolved = settings
-        if sampler.kind == "deterministic_langevin" and sampler.uses_metropolis():
-            raise ValueError("DeterministicLangevin has no Metropolis test.")
-        if settings["step_size_adaptation"] == "acceptance" and not self._use_metropolis():
+        if sampler.adaptation == "acceptance" and not sampler.uses_metropolis():
             raise ValueError(
                 "sampler__adaptation='acceptance' follows the Metropolis acceptance rate, so it "
                 f"needs a Metropolis test in the embedding; got sampler={self.sampler!r} "
@@ -143,10 +133,7 @@ class ADEBuildingMixin:
         return "acceptance" if self._use_metropolis() else "learned"
 
     def _use_metropolis(self):
-        if self._hp.metropolis == "auto":
-            # The generalized step with learned scales is not reversible, so a Metropolis
-            # test would not be exact for it; ADE's objective already pays for its volume change.
-            return self._hp.sampler in ("hmc", "langevin")
+        """Whether the embedding runs a Metropolis test (resolved from the sampler object)."""
         return bool(self._hp.metropolis)
 
     def _build_sampler(self, data):
@@ -187,9 +174,7 @@ class ADEBuildingMixin:
             return GeneralizedHMCEmbedding(
                 n_features,
                 latent_dim=latent_dim,
-                hidden_layer_sizes=_as_sizes(
-                    self._hp.sampler_hidden_layer_sizes, "sampler_hidden_layer_sizes"
-                ),
+                hidden_layer_sizes=self._hp.sampler_hidden_layer_sizes,
                 scale=self._hp.ghmc_scale,
                 momentum_map=self._hp.ghmc_momentum_map,
                 position_map=self._hp.ghmc_position_map,
@@ -236,7 +221,7 @@ class ADEBuildingMixin:
                 momentum_std=momentum_std,
                 momentum_dim=momentum_dim,
             )
-        hidden = _as_sizes(self._hp.initial_hidden_layer_sizes, "initial_hidden_layer_sizes")
+        hidden = self._hp.initial_hidden_layer_sizes
         if self._hp.initial == "flow":
             return FlowInitial(
                 n_features,

@@ -10,15 +10,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._components import Component
-
-
-def _check_sizes(sizes, name):
-    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if len(sizes) == 0 or not all(isinstance(s, Integral) and s > 0 for s in sizes):
-        raise ValueError(f"{name} must be a non-empty tuple of positive integers; got {sizes!r}.")
-    return tuple(int(s) for s in sizes)
-
+from .._components import Component, check_layer_sizes
 
 _PERSISTENCE_CONSTRAINTS = {
     "replay_buffer_size": [Interval(Integral, 0, None, closed="left"), None],
@@ -209,13 +201,13 @@ class Flow(InitialConfig):
                 f"({path}__layer='planar') have none. Got "
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r}."
             )
-        _check_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
+        check_layer_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
 
     def conditioner_sizes(self):
         """Hidden widths of the RealNVP conditioners (``None`` resolved)."""
         if self.hidden_layer_sizes is None:
             return (64, 64)
-        return _check_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        return check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
 
 
 class Latent(InitialConfig):
@@ -248,7 +240,7 @@ class Latent(InitialConfig):
 
     def _check(self, path, caller):
         super()._check(path, caller)
-        _check_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
+        check_layer_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
 
 
 #: Shortcut strings accepted by ADE's ``initial`` parameter.

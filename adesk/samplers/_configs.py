@@ -4,7 +4,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._components import Component
+from .._components import Component, check_layer_sizes
 from ..dynamics._embedding import STEP_SIZE_SHAPES
 from ..dynamics._generalized import GHMC_MOMENTUM_MAPS, GHMC_POSITION_MAPS, GHMC_SCALES
 from ..dynamics._langevin import LOGDET_METHODS
@@ -97,6 +97,8 @@ class SamplerConfig(Component):
         resolved: on for HMC and Langevin)."""
         metropolis = getattr(self, "metropolis", False)
         if metropolis == "auto":
+            # The generalized step with learned scales is not reversible, so a Metropolis test
+            # would not be exact for it; ADE's objective already pays for its volume change.
             return self.kind in ("hmc", "langevin")
         return bool(metropolis)
 
@@ -217,7 +219,7 @@ class GHMC(SamplerConfig):
         self.sample_clip = sample_clip
 
     def _check(self, path, caller):
-        check_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
+        check_layer_sizes(self.hidden_layer_sizes, f"{path}__hidden_layer_sizes")
 
 
 GHMC.__doc__ = _doc(
@@ -362,11 +364,3 @@ SAMPLER_SHORTCUTS = {
     "langevin": Langevin,
     "deterministic_langevin": DeterministicLangevin,
 }
-
-
-def check_sizes(sizes, name):
-    """``sizes`` as a tuple of positive ints, or a ValueError naming ``name``."""
-    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-    if len(sizes) == 0 or not all(isinstance(s, Integral) and s > 0 for s in sizes):
-        raise ValueError(f"{name} must be a non-empty tuple of positive integers; got {sizes!r}.")
-    return tuple(int(s) for s in sizes)
