@@ -16,6 +16,7 @@ from adesk.dynamics import (
     GeneralizedHMCEmbedding,
     HMCEmbedding,
     LangevinEmbedding,
+    clip_norm,
     energy_and_gradient,
 )
 from adesk.energies import GaussianEnergy, MLPEnergy
@@ -411,3 +412,49 @@ def test_a_known_start_gradient_gives_the_same_trajectory(kind):
         runs[label] = (out.state.position, len(calls))
     assert torch.equal(runs["evaluated"][0], runs["known"][0])
     assert runs["known"][1] == runs["evaluated"][1] - 1
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(step_size_shape="scalar"),
+        dict(step_size_shape="per_step_dimension", metropolis=True),
+        dict(step_size_shape="per_step", momentum_penalty=0.5, gradient_clip=0.05),
+        dict(gradient_clip=0.05, momentum_clip=0.4),
+    ],
+)
+def test_sampling_without_a_graph_is_the_step_by_step_trajectory(settings):
+    """Without a graph the embedding runs a loop that clips each gradient once; it must give
+    the trajectory of the graph-keeping step-by-step loop, bit for bit (where set, the clipping
+    is active: the start gradients and momenta exceed the limits)."""
+    d = 3
+    energy = _energy(d)
+    embedding = HMCEmbedding(d, n_steps=4, step_size=0.15, **settings).double()
+    with torch.no_grad():
+        # Distinct step sizes per layer and dimension, so a mixed-up schedule would show.
+        embedding.log_step_size.add_(
+            0.3
+            * torch.randn(
+                embedding.log_step_size.shape,
+                generator=torch.Generator().manual_seed(3),
+                dtype=torch.float64,
+            )
+        )
+    x = 3 * torch.randn(6, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    v = torch.randn(6, d, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    if "gradient_clip" in settings:
+        assert energy_and_gradient(energy, x)[1].norm(dim=-1).max() > settings["gradient_clip"]
+    fast = embedding(energy, x, v, create_graph=False, generator=torch.Generator().manual_seed(2))
+    graph = embedding(energy, x, v, create_graph=True, generator=torch.Generator().manual_seed(2))
+    for got, expected in zip(fast.state, graph.state):
+        assert torch.equal(got, expected.detach())
+    assert torch.equal(fast.hamiltonian, graph.hamiltonian.detach())
+
+
+def test_clip_norm_without_a_graph_matches_the_differentiable_form():
+    vectors = torch.randn(50, 4, generator=torch.Generator().manual_seed(0)) * 3
+    with torch.no_grad():
+        plain = clip_norm(vectors, 2.5)
+    tracked = clip_norm(vectors.clone().requires_grad_(True), 2.5)
+    assert torch.equal(plain, tracked.detach())
+    assert torch.allclose(plain.norm(dim=-1).max(), torch.tensor(2.5))

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._leapfrog import energy_and_gradient, leapfrog_step
+from ._leapfrog import clip_norm, energy_and_gradient, leapfrog_step
 from ._state import PhaseState
 
 STEP_SIZE_SHAPES = ("scalar", "per_dimension", "per_step", "per_step_dimension")
@@ -379,6 +379,18 @@ class HMCEmbedding(DynamicsEmbedding):
         initial_state = state
         log_det = self._zeros(position)
         step_sizes = self._step_schedule(position, generator)
+        if not (create_graph or return_trajectory) and self.lower_bound is None:
+            # Plain sampling: the same arithmetic as the loop below, with each clipped gradient
+            # computed once (it serves two half-steps) and no per-step bookkeeping.
+            state = _leapfrog_without_graph(
+                energy_fn,
+                state,
+                step_sizes,
+                self.momentum_penalty,
+                self.gradient_clip,
+                self.momentum_clip,
+            )
+            return self._finish_trajectory(initial_state, state, log_det, None, generator)
         trajectory = [position.detach()] if return_trajectory else None
         for t in range(self.n_steps):
             state, step_log_det = leapfrog_step(
@@ -395,3 +407,26 @@ class HMCEmbedding(DynamicsEmbedding):
             if trajectory is not None:
                 trajectory.append(state.position.detach())
         return self._finish_trajectory(initial_state, state, log_det, trajectory, generator)
+
+
+def _leapfrog_without_graph(
+    energy_fn, state, step_sizes, momentum_penalty, gradient_clip, momentum_clip
+):
+    """``len(step_sizes)`` calls of :func:`leapfrog_step` without a graph, bit for bit.
+
+    Each half momentum update keeps its own step size (layers may differ), so the values are
+    exactly those of the step-by-step loop; what is saved is the second clipping of each
+    gradient and the zero log-determinants. Used only when no graph is needed.
+    """
+    position, momentum = state.position, state.momentum
+    energy, energy_grad = state.energy, state.energy_grad
+    clipped_grad = clip_norm(energy_grad, gradient_clip)
+    for step_size in step_sizes:
+        momentum = torch.addcmul(momentum, step_size, clipped_grad, value=-0.5)
+        position = torch.addcmul(
+            position, step_size * momentum_penalty, clip_norm(momentum, momentum_clip)
+        )
+        energy, energy_grad = energy_and_gradient(energy_fn, position)
+        clipped_grad = clip_norm(energy_grad, gradient_clip)
+        momentum = torch.addcmul(momentum, step_size, clipped_grad, value=-0.5)
+    return PhaseState(position, momentum, energy, energy_grad)

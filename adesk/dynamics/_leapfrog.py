@@ -143,7 +143,12 @@ def clip_norm(vectors, max_norm):
     if max_norm is None:
         return vectors
     norms = vectors.norm(dim=-1, keepdim=True)
-    factor = torch.clamp(max_norm / (norms + 1e-12), max=1.0)
+    if torch.is_grad_enabled() and vectors.requires_grad:
+        factor = torch.clamp(max_norm / (norms + 1e-12), max=1.0)
+        return vectors * factor
+    # Without a graph the same operations run in place on the (n, 1) column: the same values
+    # (``max_norm / t`` is ``t.reciprocal() * max_norm``), four fewer allocations.
+    factor = norms.add_(1e-12).reciprocal_().mul_(max_norm).clamp_(max=1.0)
     return vectors * factor
 
 
