@@ -535,10 +535,25 @@ def test_sampler_parameters_are_learned(moons):
     ghmc.fit(moons)
     last = ghmc.sampler_.functions.momentum_scale_net[-1].weight
     assert last.abs().sum() > 0  # started at zero
-    langevin = fast_ade(sampler=Langevin(n_steps=2), max_iter=10, learning_rate_init=1e-2)
+    langevin = fast_ade(
+        sampler=Langevin(n_steps=2, adaptation="learned"), max_iter=10, learning_rate_init=1e-2
+    )
     langevin.fit(moons)
     start = 0.5 * np.log(0.1)
     assert not np.allclose(langevin.sampler_.log_noise_std.detach().numpy(), start)
+
+
+def test_langevin_noise_follows_the_adapted_step_by_default(moons):
+    """Under the acceptance rule nothing in the Langevin sampler is trained: its noise scales
+    are tied to the adapted step (MALA's sqrt(eta)), so no graph is kept for them."""
+    est = fast_ade(sampler=Langevin(n_steps=2, step_size=0.05), max_iter=15).fit(moons)
+    assert est._sampler_parameters() == []
+    assert "log_noise_std" not in dict(est.sampler_.named_parameters())
+    steps = est.sampler_.step_sizes().detach()
+    assert not torch.allclose(steps, torch.tensor(0.05))  # the rule moved the step
+    torch.testing.assert_close(
+        est.sampler_.noise_stds().detach(), torch.sqrt(steps).expand(2, moons.shape[1])
+    )
 
 
 def test_sample_mcmc_refinement(fitted):

@@ -458,3 +458,28 @@ def test_clip_norm_without_a_graph_matches_the_differentiable_form():
     tracked = clip_norm(vectors.clone().requires_grad_(True), 2.5)
     assert torch.equal(plain, tracked.detach())
     assert torch.allclose(plain.norm(dim=-1).max(), torch.tensor(2.5))
+
+
+def test_langevin_noise_tied_to_the_step_sizes():
+    """``learn_noise=False``: sigma_t = sqrt(eta_t) in every coordinate, following the steps."""
+    embedding = LangevinEmbedding(
+        3, n_steps=2, step_size=0.2, step_size_shape="per_step", learn_noise=False
+    )
+    assert list(dict(embedding.named_parameters())) == ["log_step_size"]
+    with torch.no_grad():
+        embedding.log_step_size.copy_(torch.log(torch.tensor([[0.1], [0.4]])))
+    expected = torch.tensor([[0.1] * 3, [0.4] * 3]).sqrt()
+    torch.testing.assert_close(embedding.noise_stds(), expected)
+    # The draws are scaled by the tied stds: the first step of a flat energy moves by xi_1.
+    flat = lambda x: 0.0 * x.sum(-1)  # noqa: E731
+    x = torch.zeros(4000, 3)
+    out = embedding(
+        flat,
+        x,
+        torch.zeros_like(x),
+        create_graph=False,
+        return_trajectory=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    moved = out.trajectory[1].std(0)
+    assert torch.allclose(moved, expected[0], rtol=0.05)

@@ -40,7 +40,10 @@ class LangevinEmbedding(DynamicsEmbedding):
     step_size_shape, learn_step_size, momentum_penalty, position_bounds
         As in :class:`DynamicsEmbedding`.
     learn_noise : bool, default=True
-        Learn the noise scales ``sigma_t``.
+        Learn the noise scales ``sigma_t`` (eq. 14-15). ``False`` ties them to the step sizes,
+        ``sigma_t = sqrt(eta_t)`` in every coordinate, recomputed at each call so that they
+        follow step sizes that are learned or adapted: each step is then the unadjusted
+        Langevin algorithm with step ``eta_t / 2`` (MALA under the Metropolis test).
     gradient_clip : float or None, default=None
         Norm clipping of the energy gradient in the drift.
     metropolis : bool, default=False
@@ -85,18 +88,24 @@ class LangevinEmbedding(DynamicsEmbedding):
             position_bounds=position_bounds,
         )
         self.momentum_dim = int(n_features)
-        log_noise_std = torch.full((n_steps, n_features), 0.5 * math.log(step_size))
-        if learn_noise:
-            self.log_noise_std = nn.Parameter(log_noise_std)
-        else:
-            self.register_buffer("log_noise_std", log_noise_std)
+        self.learn_noise = bool(learn_noise)
+        if self.learn_noise:
+            self.log_noise_std = nn.Parameter(
+                torch.full((n_steps, n_features), 0.5 * math.log(step_size))
+            )
         self.noise_penalty = float(momentum_penalty) / float(step_size)
         self.gradient_clip = gradient_clip
         self.metropolis = bool(metropolis)
 
     def noise_stds(self):
         """The ``(n_steps, n_features)`` noise scales ``sigma_t``."""
-        return torch.exp(self.log_noise_std)
+        return torch.exp(self._log_noise_stds())
+
+    def _log_noise_stds(self):
+        if self.learn_noise:
+            return self.log_noise_std
+        log_steps = torch.log(self.step_sizes())
+        return (0.5 * log_steps).expand(self.n_steps, self.n_features)
 
     def forward(
         self,
@@ -122,7 +131,7 @@ class LangevinEmbedding(DynamicsEmbedding):
         state = self._start(energy_fn, position, momentum, create_graph, start_cache)
         n, d = position.shape
         step_sizes = self.step_sizes().to(position.dtype)
-        log_stds = self.log_noise_std.to(position.dtype)
+        log_stds = self._log_noise_stds().to(position.dtype)
         log_noise = self._zeros(position)
         kinetic = self.kinetic_energy(momentum)
         trajectory = [position.detach()] if return_trajectory else None

@@ -184,8 +184,15 @@ class ADEBuildingMixin:
                 **common,
             )
         if self._hp.sampler == "langevin":
+            # The noise scales are learned with the step sizes (adaptation="learned", the
+            # paper's eq. 14-15) and otherwise tied to them: learned under the acceptance rule
+            # they bought no held-out likelihood for 1.5x the fit time (benchmarks/README.md).
             return LangevinEmbedding(
-                n_features, gradient_clip=self._hp.gradient_clip, metropolis=metropolis, **common
+                n_features,
+                gradient_clip=self._hp.gradient_clip,
+                metropolis=metropolis,
+                learn_noise=common["learn_step_size"],
+                **common,
             )
         logdet = self._hp.logdet
         if logdet == "auto":
