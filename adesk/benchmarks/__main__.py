@@ -48,7 +48,12 @@ from ._quality import (
     run_quality,
 )
 from ._quick import QUICK_DATASETS, format_table, run_dataset
-from ._real_defaults import format_real_defaults, run_real_defaults
+from ._real_defaults import (
+    DEFAULT_ESTIMATORS,
+    STANDARD_ESTIMATORS,
+    format_real_defaults,
+    run_real_defaults,
+)
 from ._recovery import add_recovery_arguments, format_recovery, main_recovery, run_recovery
 from ._samplers import ABLATION_DATASETS, format_ablation, run_ablation
 from ._speed import add_speed_arguments, main_speed
@@ -144,6 +149,12 @@ def main(argv=None):
     realdefaults.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     realdefaults.add_argument("--max-iter", type=int, default=None)
     realdefaults.add_argument("--n-jobs", type=int, default=1)
+    realdefaults.add_argument(
+        "--estimators",
+        nargs="+",
+        default=list(STANDARD_ESTIMATORS),
+        choices=list(DEFAULT_ESTIMATORS),
+    )
     adaptation = commands.add_parser(
         "adaptation",
         help="ADE's step sizes learned (paper), adapted to the acceptance rate, or fixed: "
@@ -223,7 +234,9 @@ def main(argv=None):
         print(format_likelihood(rows))
         return
     if args.command == "realdefaults":
-        rows = run_real_defaults(args.datasets, args.seeds, args.max_iter, args.n_jobs)
+        rows = run_real_defaults(
+            args.datasets, args.seeds, args.max_iter, args.n_jobs, args.estimators
+        )
         print(format_real_defaults(rows))
         return
     if args.command == "adaptation":

@@ -115,12 +115,11 @@ class TrainingLoopMixin:
                 UserWarning,
                 stacklevel=4,
             )
-        # The alarm judges the training that produced the returned model: with early
-        # stopping, the iterations up to the best check.
-        watched_end = start + n_done
-        if tracker is not None and tracker.best_state is not None:
-            watched_end = min(watched_end, self.best_iteration_)
-        stretch = lagging_stretch(self.history_.get("energy_gap", [])[start:watched_end])
+        # The alarm judges the whole run, also past the check that early stopping returns:
+        # the chains' start transient is a fixed number of iterations, so judging only up to
+        # an early best check (10% burn-in of a short stretch) mistook it for a lag, and a
+        # sampler that falls behind later is worth knowing about either way.
+        stretch = lagging_stretch(self.history_.get("energy_gap", [])[start : start + n_done])
         if stretch is not None:
             stretch = (stretch[0] + start, stretch[1] + start, stretch[2])
             warnings.warn(
