@@ -483,3 +483,16 @@ def test_langevin_noise_tied_to_the_step_sizes():
     )
     moved = out.trajectory[1].std(0)
     assert torch.allclose(moved, expected[0], rtol=0.05)
+
+
+def test_a_saved_learned_noise_state_loads_into_a_tied_embedding():
+    """Files saved when ADE's Langevin noise was always learned keep their learned scales."""
+    from adesk.estimators._persistence import _load_module_state
+
+    learned = LangevinEmbedding(2, n_steps=3, step_size=0.1)
+    with torch.no_grad():
+        learned.log_noise_std.add_(torch.linspace(-0.3, 0.3, 6).reshape(3, 2))
+    tied = LangevinEmbedding(2, n_steps=3, step_size=0.1, learn_noise=False)
+    _load_module_state(tied, learned.state_dict(), "sampler_")
+    assert tied.learn_noise
+    torch.testing.assert_close(tied.noise_stds(), learned.noise_stds())

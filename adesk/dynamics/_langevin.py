@@ -97,6 +97,14 @@ class LangevinEmbedding(DynamicsEmbedding):
         self.gradient_clip = gradient_clip
         self.metropolis = bool(metropolis)
 
+    def _prepare_to_load(self, state_dict):
+        """Called by adesk's persistence before ``load_state_dict``: a state with learned noise
+        scales (saved before they were tied to the step by default) keeps them, and the module
+        becomes the learned-noise variant."""
+        if "log_noise_std" in state_dict and not self.learn_noise:
+            self.learn_noise = True
+            self.log_noise_std = nn.Parameter(torch.empty_like(state_dict["log_noise_std"]))
+
     def noise_stds(self):
         """The ``(n_steps, n_features)`` noise scales ``sigma_t``."""
         return torch.exp(self._log_noise_stds())

@@ -223,7 +223,11 @@ def _device_param(value, target):
 
 def _load_module_state(module, state, name):
     """``load_state_dict`` that also accepts data-dependent buffer shapes (the rebuilt module
-    saw a subset of the training data, e.g. an empirical initial's stored points)."""
+    saw a subset of the training data, e.g. an empirical initial's stored points). A module with
+    a ``_prepare_to_load(state)`` method may first adapt itself to a state saved by an earlier
+    version."""
+    if hasattr(module, "_prepare_to_load"):
+        module._prepare_to_load(state)
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -288,9 +288,11 @@ class Langevin(SamplerConfig):
 Langevin.__doc__ = _doc(
     """Langevin dynamics ``x' = x - eta grad E(x) + sqrt(2 eta) xi``.
 
-    In ADE: stochastic steps with fresh learned Gaussian noise per step and the multi-momenta
-    objective (paper eq. 9, 14-15, density eq. 19); the noise scale starts at ``sqrt(eta)`` and
-    the momenta's penalties are ``momentum_penalty / eta``. In contrastive divergence: a chain
+    In ADE: stochastic steps with fresh Gaussian noise per step and the multi-momenta
+    objective (paper eq. 9, 14-15, density eq. 19); the momenta's penalties are
+    ``momentum_penalty / eta``. The noise scales are learned with ``adaptation="learned"``
+    (starting at ``sqrt(eta)``) and otherwise tied to the step sizes, ``sqrt(eta_t)`` (MALA
+    under the acceptance rule). In contrastive divergence: a chain
     of ``n_transitions`` transitions of ``n_steps`` Langevin steps each.""",
     _COMMON_DOC,
     """\
