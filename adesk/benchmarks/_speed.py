@@ -60,6 +60,7 @@ HIDDEN = (128, 128, 128)
 N_CHAINS = 1000
 #: The sampling row with ADE's library defaults (persistent chains).
 PERSISTENT_ROW = "adesk ADE sample() (T=10, persistent chains: library defaults)"
+UNCLIPPED_ROW = "adesk ADE sample() (T=10, persistent chains, no norm clipping)"
 N_LEAPFROG = 10
 STEP_SIZE = 0.05
 TRAINING_BATCH = 1000
@@ -256,11 +257,19 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
     from ..estimators._ade import DECORRELATION_PASSES
 
     persistent_ade = _fitted_ade(energy, x.cpu().numpy(), N_LEAPFROG, device)
+    # The same without the norm clipping of gradient and momentum (the MCMC kernel's setting):
+    # what the clipping of ADE's defaults costs.
+    unclipped_ade = _fitted_ade(
+        energy, x.cpu().numpy(), N_LEAPFROG, device, gradient_clip=None, momentum_clip=None
+    )
     persistent_passes = 1 + DECORRELATION_PASSES
 
-    def persistent_draw():
-        for seed in range(max(1, round(n_transitions / persistent_passes))):
-            persistent_ade.sample(N_CHAINS, random_state=seed)
+    def persistent_draw(estimator):
+        def draw():
+            for seed in range(max(1, round(n_transitions / persistent_passes))):
+                estimator.sample(N_CHAINS, random_state=seed)
+
+        return draw
 
     persistent_steps = max(1, round(n_transitions / persistent_passes)) * persistent_passes
 
@@ -270,14 +279,15 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
         "adesk run_mcmc (HMC kernel)": adesk_mcmc,
         "adesk ADE sample() (T=10, plain leapfrog)": ade_sampler(plain_ade),
         "adesk ADE sample() (T=10, ADE defaults)": ade_sampler(default_ade),
-        PERSISTENT_ROW: persistent_draw,
+        PERSISTENT_ROW: persistent_draw(persistent_ade),
+        UNCLIPPED_ROW: persistent_draw(unclipped_ade),
         **_peer_samplers(energy, x, n_transitions, generator),
     }
     times = _interleaved(functions, rounds, device)
     floor_times = times["floor (forward + input gradient)"]
     # Leapfrog steps of each row's call (the persistent row's count differs from the others').
     steps = {name: n_gradients for name in times}
-    steps[PERSISTENT_ROW] = persistent_steps * N_LEAPFROG
+    steps[PERSISTENT_ROW] = steps[UNCLIPPED_ROW] = persistent_steps * N_LEAPFROG
     return [
         dict(
             n_features=n_features,
