@@ -61,6 +61,7 @@ N_CHAINS = 1000
 #: The sampling row with ADE's library defaults (persistent chains).
 PERSISTENT_ROW = "adesk ADE sample() (T=10, persistent chains: library defaults)"
 UNCLIPPED_ROW = "adesk ADE sample() (T=10, persistent chains, no norm clipping)"
+LANGEVIN_ROW = "adesk ADE sample() (T=10 MALA steps, persistent chains)"
 N_LEAPFROG = 10
 STEP_SIZE = 0.05
 TRAINING_BATCH = 1000
@@ -147,16 +148,16 @@ def _floor_functions(energy, x, n_gradients):
     return gradients, frozen
 
 
-def _fitted_ade(energy, X, n_steps, device, initial="data", **sampler_params):
+def _fitted_ade(energy, X, n_steps, device, initial="data", sampler_class=HMC, **sampler_params):
     """An ADE estimator built around a copy of ``energy`` (no training: max_iter=0), with the
-    sampler ``HMC(n_steps, STEP_SIZE, **sampler_params)``."""
+    sampler ``sampler_class(n_steps, STEP_SIZE, **sampler_params)``."""
     from ..estimators import ADEDensityEstimator
 
     weights = copy.deepcopy(energy).cpu()
     est = ADEDensityEstimator(
         energy_model=lambda d: copy.deepcopy(weights),
         standardize="none",
-        sampler=HMC(n_steps=n_steps, step_size=STEP_SIZE, **sampler_params),
+        sampler=sampler_class(n_steps=n_steps, step_size=STEP_SIZE, **sampler_params),
         initial=initial,
         max_iter=0,
         partition=ImportanceSampling(n_samples=64),
@@ -262,6 +263,8 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
     unclipped_ade = _fitted_ade(
         energy, x.cpu().numpy(), N_LEAPFROG, device, gradient_clip=None, momentum_clip=None
     )
+    # The same draws with MALA steps (sampler="langevin"): one Metropolis test per step.
+    langevin_ade = _fitted_ade(energy, x.cpu().numpy(), N_LEAPFROG, device, sampler_class=Langevin)
     persistent_passes = 1 + DECORRELATION_PASSES
 
     def persistent_draw(estimator):
@@ -281,13 +284,15 @@ def _sampling_rows(n_features, n_transitions, rounds, device):
         "adesk ADE sample() (T=10, ADE defaults)": ade_sampler(default_ade),
         PERSISTENT_ROW: persistent_draw(persistent_ade),
         UNCLIPPED_ROW: persistent_draw(unclipped_ade),
+        LANGEVIN_ROW: persistent_draw(langevin_ade),
         **_peer_samplers(energy, x, n_transitions, generator),
     }
     times = _interleaved(functions, rounds, device)
     floor_times = times["floor (forward + input gradient)"]
     # Leapfrog steps of each row's call (the persistent row's count differs from the others').
     steps = {name: n_gradients for name in times}
-    steps[PERSISTENT_ROW] = steps[UNCLIPPED_ROW] = persistent_steps * N_LEAPFROG
+    for row in (PERSISTENT_ROW, UNCLIPPED_ROW, LANGEVIN_ROW):
+        steps[row] = persistent_steps * N_LEAPFROG
     return [
         dict(
             n_features=n_features,
