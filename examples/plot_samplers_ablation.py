@@ -38,7 +38,7 @@ X_test = make_toy("moons", 5000, random_state=2)
 #   test;
 # * ``"ghmc"``: generalized leapfrog in a latent momentum space, whose learned maps can
 #   contract or expand volume (the log-determinant enters the sampler's entropy);
-# * ``"langevin"``: stochastic Langevin steps with learned noise (and a MALA test);
+# * ``"langevin"``: stochastic Langevin steps with a MALA test (noise tied to the step);
 # * ``"deterministic_langevin"``: noiseless gradient steps, with exact Hessian
 #   log-determinants in 2-D (the most expensive).
 #

@@ -7,7 +7,8 @@ Every embedding maps ``(x_0, v_0)`` through ``T`` layers that share a callable e
 
 - :class:`HMCEmbedding`: leapfrog (eq. 10-11), volume-preserving;
 - :class:`GeneralizedHMCEmbedding`: generalized leapfrog in a latent momentum space (eq. 13);
-- :class:`LangevinEmbedding`: stochastic Langevin with learned noise laws (eq. 14-15, 19);
+- :class:`LangevinEmbedding`: stochastic Langevin, noise learned (eq. 14-15) or tied to the
+  step, density eq. 19;
 - :class:`DeterministicLangevinEmbedding`: gradient-descent layers with Hessian log-dets
   (Appendix B.1).
 

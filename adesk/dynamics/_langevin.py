@@ -15,7 +15,7 @@ LOGDET_METHODS = ("exact", "taylor", "chebyshev")
 
 
 class LangevinEmbedding(DynamicsEmbedding):
-    """``n_steps`` stochastic Langevin layers with learned noise laws (eq. 14-15).
+    """``n_steps`` stochastic Langevin layers with learned (eq. 14-15) or step-tied noise laws.
 
     Step ``t`` draws fresh noise ``xi_t ~ q_t = N(0, diag(sigma_t^2))`` (reparametrized, with
     learned ``sigma_t`` per step and coordinate, initialised to ``sqrt(eta)``) and moves::
