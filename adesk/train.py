@@ -44,11 +44,10 @@ from .estimators._persistence import _estimator_classes
 
 def _shortcuts():
     """Parameter name -> {shortcut string: factory of its parameter object}."""
-    from functools import partial
-
     from .energies._configs import ENERGY_SHORTCUTS
+    from .estimators._flow_dual import FLOW_SHORTCUTS
     from .estimators._normalisation import PARTITION_SHORTCUTS
-    from .initial._configs import INITIAL_SHORTCUTS, Flow
+    from .initial._configs import INITIAL_SHORTCUTS
     from .samplers._configs import SAMPLER_SHORTCUTS
 
     return {
@@ -56,8 +55,7 @@ def _shortcuts():
         "partition": PARTITION_SHORTCUTS,
         "sampler": SAMPLER_SHORTCUTS,
         "initial": INITIAL_SHORTCUTS,
-        # FlowDualEstimator's flow.
-        "flow": {"planar": Flow, "realnvp": partial(Flow, layer="realnvp")},
+        "flow": FLOW_SHORTCUTS,  # FlowDualEstimator's flow
     }
 
 

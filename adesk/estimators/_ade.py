@@ -435,7 +435,7 @@ default="hmc"
     def _initial_kl_loss(self):
         """``E_q0[E(x) + lambda/2 |v|^2] - w H(q_0)`` on fresh draws; the energy is frozen."""
         position, momentum, log_q0 = self.initial_.sample(self._local_batch_size, self._generator)
-        kinetic = 0.5 * self._hp.momentum_penalty * momentum.pow(2).sum(-1)
+        kinetic = self.sampler_.kinetic_energy(momentum)
         hamiltonian = (self.energy_model_(position) + kinetic).mean()
         return hamiltonian - self._hp.entropy_weight * self.initial_.entropy(log_q0)
 

@@ -12,6 +12,10 @@ from ..initial import Flow, FlowInitial
 from ._base import BaseEnergyEstimator
 from ._docs import fill_shared_docs
 
+#: Shortcut strings accepted by ``flow``: factories of the :class:`~adesk.initial.Flow` they
+#: stand for.
+FLOW_SHORTCUTS = {"planar": Flow, "realnvp": lambda: Flow(layer="realnvp")}
+
 
 @fill_shared_docs
 class FlowDualEstimator(BaseEnergyEstimator):
@@ -149,7 +153,7 @@ class FlowDualEstimator(BaseEnergyEstimator):
 
     _parameter_constraints = {
         **BaseEnergyEstimator._parameter_constraints,
-        "flow": [StrOptions({"planar", "realnvp"}), Flow],
+        "flow": [StrOptions(set(FLOW_SHORTCUTS)), Flow],
         "sampler_learning_rate": [Interval(Real, 0, None, closed="neither"), None],
         "sampler_updates": [Interval(Integral, 1, None, closed="left")],
         "gradient_penalty": [Interval(Real, 0, None, closed="left")],
@@ -216,8 +220,8 @@ class FlowDualEstimator(BaseEnergyEstimator):
     def _resolve_components(self):
         settings = super()._resolve_components()
         flow = self.flow
-        if isinstance(flow, str) and flow in ("planar", "realnvp"):
-            flow = Flow(layer=flow)
+        if isinstance(flow, str) and flow in FLOW_SHORTCUTS:
+            flow = FLOW_SHORTCUTS[flow]()
         flow = resolve_component(flow, "flow", {"flow": Flow}, type(self).__name__)
         refuse_unused_fields(
             flow,
